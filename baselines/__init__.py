@@ -1,0 +1,1 @@
+"""Registry of general-purpose baseline models and committed gate baselines."""

@@ -1,0 +1,1 @@
+"""specboard's core: result schema, store, candidates, offline data cache, CLI."""

@@ -1,0 +1,1 @@
+"""Int8 kernels (Numba CPU and CUDA) for the EGGROLL trainer."""

@@ -1,0 +1,1 @@
+"""EGGROLL and torch trainers whose checkpoints are specboard candidates."""
