@@ -128,7 +128,7 @@ class MockCandidate(CandidateBase):
             else:
                 seed = _h(self.name, r.prompt, str(r.seed if r.temperature > 0 else ""))
                 text = " ".join(_WORDS[(seed >> (4 * i)) % len(_WORDS)] for i in range(8))
-            text, stopped = truncate_at_stop(text, r.stop)
+            text, _ = truncate_at_stop(text, r.stop)
             words = text.split()
             reason = "stop"
             if len(words) > r.max_tokens:
