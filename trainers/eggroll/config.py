@@ -1,0 +1,176 @@
+"""Dataclass configuration of the EGGROLL trainer, presets and file overrides.
+
+A config fully determines a run together with its seed: model shape, population, noise,
+update schedule, data streaming, evaluation and checkpointing. ``--config FILE`` (TOML or
+JSON, flat keys matching the field names) overrides a preset; unknown keys are an error.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be trained (bad key, bad value); the message says which."""
+
+
+@dataclass(frozen=True)
+class EggConfig:
+    """Everything that defines an EGGROLL run (see ``shared/specs/eggroll.md``)."""
+
+    # model
+    d_model: int = 128
+    layers: int = 2
+    mlp_mult: int = 4
+    init_std: float = 16.0
+    """Std of the int8 weight init (Q4: 16 == 1.0)."""
+    # population and noise
+    population: int = 64
+    """Members per step, N = 2K (antithetic twins share a direction and a data stream)."""
+    seq_len: int = 64
+    """Tokens per member per step (T); each step reads T + 1 bytes of each stream."""
+    noise_bound: int = 31
+    """Noise values are uniform integers in [-noise_bound, noise_bound]."""
+    noise_shift: int = 6
+    """σ as a right shift: a member's weight offset is (a_i·b_j) >> noise_shift."""
+    vec_noise_shift: int = 7
+    """Right shift of elementwise vector noise (u·v) >> vec_noise_shift (gains, biases)."""
+    # update
+    optimizer: str = "threshold"
+    """``threshold`` (±1 steps above a z-test threshold) or ``adamw`` (ES-AdamW ticks)."""
+    alpha: float = 4.0
+    t_decay: float = 1000.0
+    lr: float = 0.05
+    """ES-AdamW learning rate (``optimizer = "adamw"`` only)."""
+    beta1: float = 0.9
+    beta2: float = 0.95
+    eps: float = 1e-8
+    weight_decay: float = 0.01
+    fitness: str = "sign"
+    """Pair shaping: ``sign`` (default) of score⁺ − score⁻."""
+    # run
+    steps: int = 1000
+    seed: int = 0
+    eval_every: int = 50
+    eval_bytes: int = 65536
+    """Held-out bytes scored at each evaluation (0 = the whole held-out split)."""
+    eval_streams: int = 64
+    ckpt_every: int = 0
+    """Checkpoint interval in steps (0 = at every evaluation)."""
+    ckpt_ring: int = 3
+    hook_every: int = 0
+    """Evaluate every M-th checkpoint on ``hook_suites`` (0 = never)."""
+    hook_suites: tuple[str, ...] = ("threejs",)
+    hook_limit: int | None = None
+    threads: int = 0
+    """Worker threads for kernels (0 = the harness default)."""
+    backend: str = "cpu"
+    """``cpu`` or ``cuda``."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.d_model < 8 or self.d_model % 8:
+            problems.append(f"d_model must be a positive multiple of 8, got {self.d_model}")
+        if self.layers < 1:
+            problems.append(f"layers must be >= 1, got {self.layers}")
+        if self.population < 2 or self.population % 2:
+            problems.append(f"population must be even and >= 2 (antithetic pairs), got {self.population}")
+        if self.seq_len < 1:
+            problems.append(f"seq_len must be >= 1, got {self.seq_len}")
+        if not 1 <= self.noise_bound <= 127:
+            problems.append(f"noise_bound must be in [1, 127], got {self.noise_bound}")
+        if not 0 <= self.noise_shift <= 24 or not 0 <= self.vec_noise_shift <= 24:
+            problems.append("noise shifts must be in [0, 24]")
+        if self.optimizer not in ("threshold", "adamw"):
+            problems.append(f"optimizer must be 'threshold' or 'adamw', got {self.optimizer!r}")
+        if self.fitness != "sign":
+            problems.append(f"fitness must be 'sign', got {self.fitness!r}")
+        if self.backend not in ("cpu", "cuda"):
+            problems.append(f"backend must be 'cpu' or 'cuda', got {self.backend!r}")
+        if self.eval_every < 1 or self.ckpt_ring < 1 or self.steps < 0:
+            problems.append("eval_every and ckpt_ring must be >= 1 and steps >= 0")
+        if problems:
+            raise ConfigError("invalid EGGROLL config: " + "; ".join(problems))
+
+    @property
+    def pairs(self) -> int:
+        return self.population // 2
+
+    @property
+    def ckpt_interval(self) -> int:
+        return self.ckpt_every or self.eval_every
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["hook_suites"] = list(self.hook_suites)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EggConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown EGGROLL config keys: {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        data = dict(data)
+        if "hook_suites" in data:
+            data["hook_suites"] = tuple(data["hook_suites"])
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise ConfigError(f"invalid EGGROLL config: {exc}") from exc
+
+    def override(self, **changes: Any) -> EggConfig:
+        return EggConfig.from_dict({**self.to_dict(), **{k: v for k, v in changes.items() if v is not None}})
+
+
+PRESETS: dict[str, EggConfig] = {
+    # CI-sized: a few steps train in seconds.
+    "tiny": EggConfig(d_model=32, layers=1, population=32, seq_len=32, steps=40, eval_every=10,
+                      eval_bytes=8192, eval_streams=32, t_decay=200.0),
+    # The 10-CPU-minute target.
+    "small": EggConfig(d_model=128, layers=2, population=128, seq_len=64, steps=3000, eval_every=50,
+                       eval_bytes=65536, t_decay=1000.0),
+    # Reference sizes of spec §6 (hidden × layers).
+    "128x2": EggConfig(d_model=128, layers=2, population=64, seq_len=100),
+    "256x6": EggConfig(d_model=256, layers=6, population=64, seq_len=100),
+    "512x4": EggConfig(d_model=512, layers=4, population=64, seq_len=100),
+}
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Flat key → value mapping from a TOML or JSON file (by extension)."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {p}: {exc}") from exc
+    try:
+        if p.suffix.lower() == ".json":
+            data = json.loads(raw)
+        else:
+            data = tomllib.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot parse config file {p}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {p} must hold a table/object of settings")
+    return data
+
+
+def build_config(preset: str | None = None, config_file: str | Path | None = None,
+                 **overrides: Any) -> EggConfig:
+    """Preset (default ``small``), then the file, then explicit overrides (None = unset)."""
+    name = preset or "small"
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+    cfg = PRESETS[name]
+    if config_file is not None:
+        cfg = EggConfig.from_dict({**cfg.to_dict(), **load_config_file(config_file)})
+    return cfg.override(**overrides)
+
+
+__all__ = ["PRESETS", "ConfigError", "EggConfig", "build_config", "load_config_file", "replace"]
