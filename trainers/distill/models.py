@@ -1,0 +1,136 @@
+"""Resolve a candidate spec (``baseline:NAME`` / ``hf:DIR``) to a local HF model directory.
+
+Trainers need the weights and tokenizer of a teacher (distill) or base model (SFT), not the
+Candidate protocol, so they go through the directory a candidate would load:
+
+- ``hf:DIR`` → ``DIR`` (must hold ``config.json``);
+- ``baseline:NAME`` → the artifact the baselines registry names, converted once from its
+  GGUF by :func:`specboard.harness.candidates.hf.convert_gguf`. When that function is not
+  available (an older checkout), :func:`_convert_gguf_fallback` does the same conversion
+  into a cache dir of its own.
+
+Also here: :func:`tokenizer_sha256`, the identity used to refuse teacher/student tokenizer
+mismatches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from specboard.harness.candidates.registry import CandidateSpecError, parse_spec
+
+
+class ModelResolveError(ValueError):
+    """A spec that names no trainable model directory."""
+
+
+def _baseline_artifact(name: str) -> str:
+    try:
+        from specboard.baselines import registry as baselines  # type: ignore[attr-defined]
+    except ImportError:
+        return name
+    for attr in ("artifact_of", "artifact_for"):
+        fn = getattr(baselines, attr, None)
+        if callable(fn):
+            return str(fn(name))
+    models = getattr(baselines, "MODELS", None) or getattr(baselines, "models", None)
+    if callable(models):
+        models = models()
+    if isinstance(models, dict) and name in models:
+        entry = models[name]
+        art = entry.get("artifact") if isinstance(entry, dict) else getattr(entry, "artifact", None)
+        if art:
+            return str(art)
+    return name
+
+
+def resolve_model_dir(spec: str) -> Path:
+    """The local HF directory behind a ``baseline:`` or ``hf:`` spec (converting once)."""
+    try:
+        parts = parse_spec(spec)
+    except CandidateSpecError as exc:
+        raise ModelResolveError(str(exc)) from exc
+    if parts.scheme == "hf":
+        d = Path(parts.target).expanduser()
+        if not (d / "config.json").is_file():
+            raise ModelResolveError(f"{spec}: {d} is not a transformers model directory (no config.json)")
+        return d
+    if parts.scheme == "baseline":
+        artifact = _baseline_artifact(parts.target)
+        try:
+            from specboard.harness.candidates.hf import convert_gguf
+        except ImportError:
+            return _convert_gguf_fallback(artifact)
+        return Path(convert_gguf(artifact))
+    raise ModelResolveError(
+        f"{spec}: trainers need a transformers model; use baseline:NAME or hf:DIR (not {parts.scheme}:)"
+    )
+
+
+def _convert_gguf_fallback(artifact: str) -> Path:
+    """GGUF → HF dir once, cached under ``derived/distill-gguf/<sha>``, atomic and locked."""
+    from filelock import FileLock
+    from specboard.harness.data.cache import derived_dir, get_artifact, model_path
+
+    gguf = model_path(artifact)
+    sha = get_artifact(artifact).model_sha256 or hashlib.sha256(str(gguf).encode()).hexdigest()
+    root = derived_dir("distill-gguf")
+    out = root / sha[:24]
+    if (out / "config.json").is_file():
+        return out
+    with FileLock(str(root / f"{sha[:24]}.lock")):
+        if (out / "config.json").is_file():
+            return out
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model.hf_quantizer = None
+        model.is_quantized = False
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
+        try:
+            model.save_pretrained(tmp, safe_serialization=True)
+            tok.save_pretrained(tmp)
+            tmp.rename(out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return out
+
+
+def tokenizer_sha256(tokenizer: Any) -> str:
+    """sha256 of what decides token ids: the fast tokenizer's full JSON, else the vocab."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        spec = json.loads(backend.to_str())
+        spec.pop("truncation", None)
+        spec.pop("padding", None)
+        text = json.dumps(spec, sort_keys=True)
+    else:
+        text = json.dumps(sorted(tokenizer.get_vocab().items()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def check_same_tokenizer(teacher_tok: Any, student_tok: Any, *, teacher: str, student: str) -> None:
+    """Refuse a teacher/student pair whose tokenizers would map text to different ids."""
+    a, b = tokenizer_sha256(teacher_tok), tokenizer_sha256(student_tok)
+    if a == b:
+        return
+    va, vb = len(teacher_tok), len(student_tok)
+    raise TokenizerMismatchError(
+        f"tokenizer mismatch: teacher {teacher} (vocab {va}, sha256 {a[:12]}) and student {student} "
+        f"(vocab {vb}, sha256 {b[:12]}) do not share a tokenizer, so token-level distillation "
+        "would compare unrelated ids. Build a fresh student (drop student_init) — it takes the "
+        "teacher's tokenizer — or pick a teacher with the student's tokenizer."
+    )
+
+
+class TokenizerMismatchError(ValueError):
+    """Teacher and student tokenizers differ."""
