@@ -1,0 +1,280 @@
+"""Tables of the leaderboard, computed with pandas from validated result rows.
+
+Rules (stated on the site too):
+
+- A *board key* names one line of the board: the candidate name, except for checkpoints of
+  a training run (``candidate.step`` set), which share the key of their training run
+  (``candidate.extra["train_run"]`` if given, else the name without its last path part)
+  and are shown by their latest step; the By-training-step page shows every step.
+- The run shown per (board key, suite): finished runs before unfinished ones, then the
+  highest step, then the latest ``started_at``, then the last in the input.
+- ``mock``-family candidates are left out unless ``include_mock``; runs of suites without
+  metric rows (e.g. efficiency measurements) are not board runs.
+- A metric row's *primary* metric is the first metric written for its (run, task); tasks not
+  listed in the run's ``protocol.tasks`` (``bfcl/overall`` ...) are *aggregates*.
+- Normalised score: min–max per (task, metric) across the candidates on the board,
+  best = 1 and worst = 0 (direction from ``higher_is_better``; all equal → 1); a suite's
+  score is the unweighted mean over its non-aggregate tasks' primary metrics.
+- Pareto front: a point is on it when no other point is at least as good on both axes and
+  better on one (lower is better for params/bytes/RSS, higher for tokens/s).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from specboard.harness.schema import RunRow
+from specboard.leaderboard.load import Results
+
+NORMALISATION = (
+    "min–max per task across the candidates shown (best = 1, worst = 0, direction from the "
+    "metric's higher_is_better; all equal → 1), primary metric of each task; a suite's score "
+    "is the unweighted mean over its tasks (aggregate rows such as bfcl/overall excluded)"
+)
+COST_AXES: dict[str, tuple[str, bool]] = {
+    # column -> (label, lower is better)
+    "params": ("parameters", True),
+    "bytes_on_disk": ("bytes on disk", True),
+    "peak_rss_bytes": ("peak RSS (bytes)", True),
+    "tokens_per_s": ("tokens/s", False),
+}
+
+
+def train_run_key(run: RunRow) -> str | None:
+    """The training run a checkpoint belongs to, or None for models not trained here."""
+    info = run.candidate
+    if info.step is None:
+        return None
+    scheme, _, target = info.name.partition(":")
+    group = info.extra.get("train_run") if isinstance(info.extra, dict) else None
+    if isinstance(group, str) and group:
+        return f"{scheme}:{group}" if target else group
+    body = target or info.name
+    head = body.rsplit("/", 1)[0] if "/" in body else body
+    return f"{scheme}:{head}" if target else head
+
+
+def runs_frame(results: Results) -> pd.DataFrame:
+    """One row per run id (its last run row), in order of first appearance."""
+    last: dict[str, tuple[int, RunRow]] = {}
+    first: dict[str, int] = {}
+    for i, r in enumerate(results.runs):
+        first.setdefault(r.run_id, i)
+        last[r.run_id] = (i, r)
+    records = []
+    for run_id, (_, r) in last.items():
+        group = train_run_key(r)
+        records.append({
+            "run_id": run_id, "candidate": r.candidate.name, "family": r.candidate.family,
+            "key": group or r.candidate.name, "train_run": group, "step": r.candidate.step,
+            "tokens_seen": r.candidate.tokens_seen, "params": r.candidate.params,
+            "bytes_on_disk": r.candidate.bytes_on_disk, "trainer": r.candidate.trainer,
+            "suite": r.protocol.suite, "status": r.status,
+            "started_at": r.started_at.isoformat(),
+            "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+            "order": first[run_id],
+        })
+    cols = ["run_id", "candidate", "family", "key", "train_run", "step", "tokens_seen", "params",
+            "bytes_on_disk", "trainer", "suite", "status", "started_at", "finished_at", "order"]
+    df = pd.DataFrame.from_records(records, columns=cols)
+    for c in ("step", "tokens_seen", "params", "bytes_on_disk"):
+        df[c] = df[c].astype("Int64")
+    return df
+
+
+def metrics_frame(results: Results, runs: pd.DataFrame) -> pd.DataFrame:
+    """Metric rows (last per run/task/metric) joined with their run's candidate."""
+    protocol_tasks = {r.run_id: set(r.protocol.tasks) for r in results.runs}
+    records: dict[tuple[str, str, str], dict[str, Any]] = {}
+    primary: dict[tuple[str, str], str] = {}
+    for i, m in enumerate(results.metrics):
+        primary.setdefault((m.run_id, m.task), m.metric)
+        tasks = protocol_tasks.get(m.run_id, set())
+        records[(m.run_id, m.task, m.metric)] = {
+            "run_id": m.run_id, "task": m.task, "metric": m.metric, "value": m.value,
+            "n": m.n, "stderr": m.stderr, "ci_low": m.ci_low, "ci_high": m.ci_high,
+            "ci_level": m.ci_level, "ci_method": m.ci_method,
+            "higher_is_better": m.higher_is_better, "aggregation": m.aggregation,
+            "is_aggregate": bool(tasks) and m.task not in tasks, "order": i,
+        }
+    df = pd.DataFrame.from_records(list(records.values()), columns=[
+        "run_id", "task", "metric", "value", "n", "stderr", "ci_low", "ci_high", "ci_level",
+        "ci_method", "higher_is_better", "aggregation", "is_aggregate", "order"])
+    df["primary"] = [primary[(r, t)] == m for r, t, m in zip(df.run_id, df.task, df.metric, strict=True)]
+    info = runs.drop(columns=["order"])
+    return df.merge(info, on="run_id", how="inner").sort_values("order", kind="stable").reset_index(drop=True)
+
+
+def board_runs(runs: pd.DataFrame, metrics: pd.DataFrame, *, include_mock: bool = False) -> pd.DataFrame:
+    """The run shown for each (board key, suite); see the module rules."""
+    df = runs[runs.run_id.isin(set(metrics.run_id))].copy()
+    if not include_mock:
+        df = df[df.family != "mock"]
+    df["_finished"] = (df.status == "finished").astype(int)
+    df["_step"] = df.step.fillna(-1).astype("int64")
+    df = df.sort_values(["key", "suite", "_finished", "_step", "started_at", "order"], kind="stable")
+    picked = df.groupby(["key", "suite"], sort=True).tail(1)
+    return picked.drop(columns=["_finished", "_step"]).sort_values(["key", "suite"]).reset_index(drop=True)
+
+
+def efficiency_frame(results: Results, runs: pd.DataFrame) -> pd.DataFrame:
+    """Latest efficiency measurement per board key (by run start, then input order)."""
+    by_run = runs.set_index("run_id")
+    records = []
+    for i, e in enumerate(results.efficiency):
+        if e.run_id not in by_run.index:
+            continue
+        run = by_run.loc[e.run_id]
+        tps, kind = None, None
+        for attr in ("decode_tokens_per_s", "score_tokens_per_s", "prefill_tokens_per_s"):
+            if getattr(e, attr) is not None:
+                tps, kind = getattr(e, attr), attr.removesuffix("_tokens_per_s")
+                break
+        records.append({
+            "key": run["key"], "params": e.params, "bytes_on_disk": e.bytes_on_disk,
+            "peak_rss_bytes": e.peak_rss_bytes, "tokens_per_s": tps, "tokens_per_s_kind": kind,
+            "threads": e.threads, "batch_size": e.batch_size, "started_at": run["started_at"],
+            "order": i, "efficiency_run_id": e.run_id,
+        })
+    cols = ["key", "params", "bytes_on_disk", "peak_rss_bytes", "tokens_per_s",
+            "tokens_per_s_kind", "threads", "batch_size", "started_at", "order", "efficiency_run_id"]
+    df = pd.DataFrame.from_records(records, columns=cols)
+    df = df.sort_values(["started_at", "order"], kind="stable").groupby("key").tail(1)
+    return df.drop(columns=["started_at", "order"]).sort_values("key").reset_index(drop=True)
+
+
+def verdicts_frame(results: Results) -> pd.DataFrame:
+    """Verdict rows with their input order (later rows are later gate runs)."""
+    records = [{**v.model_dump(mode="json", exclude={"extra", "schema_version", "kind"}),
+                "extra": v.extra, "order": i} for i, v in enumerate(results.verdicts)]
+    cols = ["run_id", "baseline_run_id", "task", "verdict", "metric", "delta", "ci_low", "ci_high",
+            "margin", "alpha", "method", "n_pairs", "p_value", "p_adjusted", "reason", "extra", "order"]
+    return pd.DataFrame.from_records(records, columns=cols)
+
+
+def latest_verdicts(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """The overall verdict of the latest gate run of each candidate run (last in the input)."""
+    overall = verdicts[verdicts.task == "__overall__"]
+    return overall.sort_values("order", kind="stable").groupby("run_id").tail(1).set_index("run_id")
+
+
+def _normalise(values: pd.Series, higher_is_better: bool) -> pd.Series:
+    best = values.max() if higher_is_better else values.min()
+    worst = values.min() if higher_is_better else values.max()
+    if not np.isfinite(best - worst) or best == worst:
+        return pd.Series(1.0, index=values.index)
+    return (values - worst) / (best - worst)
+
+
+@dataclass(frozen=True)
+class Headline:
+    """One overview column: a task's primary metric (or a suite aggregate)."""
+
+    suite: str
+    task: str
+    metric: str
+    higher_is_better: bool
+
+    @property
+    def id(self) -> str:
+        return f"{self.task}:{self.metric}"
+
+
+def headline_columns(board_metrics: pd.DataFrame) -> list[Headline]:
+    """Per suite: its aggregate rows if it has any, else every task's primary metric."""
+    out: list[Headline] = []
+    prim = board_metrics[board_metrics.primary]
+    for suite, g in prim.groupby("suite", sort=True):
+        chosen = g[g.is_aggregate] if g.is_aggregate.any() else g
+        for (task, metric), h in chosen.groupby(["task", "metric"], sort=True):
+            out.append(Headline(str(suite), str(task), str(metric), bool(h.higher_is_better.iloc[0])))
+    return out
+
+
+def normalised_scores(board_metrics: pd.DataFrame) -> pd.DataFrame:
+    """Per (key, task) normalised score of the primary metric, plus per-suite means."""
+    prim = board_metrics[board_metrics.primary & ~board_metrics.is_aggregate].copy()
+    prim["norm"] = np.nan
+    for _, g in prim.groupby(["task", "metric"], sort=True):
+        prim.loc[g.index, "norm"] = _normalise(g.value, bool(g.higher_is_better.iloc[0]))
+    return prim[["key", "suite", "task", "metric", "value", "norm"]].reset_index(drop=True)
+
+
+def overview_table(board_metrics: pd.DataFrame, board: pd.DataFrame, efficiency: pd.DataFrame,
+                   verdicts: pd.DataFrame, runs: pd.DataFrame) -> tuple[pd.DataFrame, list[Headline]]:
+    """Candidates × suites: headline values with intervals, normalised scores, size/speed, verdicts."""
+    heads = headline_columns(board_metrics)
+    keys = sorted(set(board.key))
+    rows: dict[str, dict[str, Any]] = {k: {"key": k} for k in keys}
+    for k, g in board.groupby("key", sort=True):
+        last = g.sort_values(["started_at", "order"]).iloc[-1]
+        rows[str(k)].update(family=last.family, step=last.step, params=last.params,
+                            bytes_on_disk=last.bytes_on_disk, candidate=last.candidate)
+    for _, e in efficiency.iterrows():
+        if e.key in rows:
+            for c in ("params", "bytes_on_disk", "peak_rss_bytes", "tokens_per_s", "tokens_per_s_kind"):
+                if e[c] is not None and not (isinstance(e[c], float) and math.isnan(e[c])):
+                    rows[e.key][c] = e[c]
+    for h in heads:
+        sel = board_metrics[(board_metrics.task == h.task) & (board_metrics.metric == h.metric)]
+        for _, m in sel.iterrows():
+            rows[m.key].update({f"{h.id}|value": m.value, f"{h.id}|ci_low": m.ci_low,
+                                f"{h.id}|ci_high": m.ci_high, f"{h.id}|n": m.n,
+                                f"{h.id}|run_id": m.run_id})
+    norm = normalised_scores(board_metrics)
+    suites = sorted(set(board.suite))
+    for (k, suite), g in norm.groupby(["key", "suite"], sort=True):
+        rows[str(k)][f"norm|{suite}"] = float(g.norm.mean())
+    for k, g in norm.groupby("key", sort=True):
+        rows[str(k)]["norm|all"] = float(g.norm.mean())
+    latest = latest_verdicts(verdicts)
+    names = runs.set_index("run_id").candidate
+    for _, b in board.iterrows():
+        if b.run_id in latest.index:
+            v = latest.loc[b.run_id]
+            rows[b.key][f"verdict|{b.suite}"] = v.verdict
+            rows[b.key][f"verdict_vs|{b.suite}"] = names.get(v.baseline_run_id, v.baseline_run_id)
+    df = pd.DataFrame.from_records(list(rows.values()))
+    for col in ["family", "step", "params", "bytes_on_disk", "peak_rss_bytes", "tokens_per_s",
+                *(f"norm|{s}" for s in suites), "norm|all"]:
+        if col not in df.columns:
+            df[col] = np.nan
+    df = df.sort_values(["norm|all", "key"], ascending=[False, True], na_position="last", kind="stable")
+    return df.reset_index(drop=True), heads
+
+
+def step_curves(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Every checkpoint's metrics per training run, one row per (run, task, metric, step)."""
+    trained = metrics[metrics.train_run.notna() & metrics.step.notna()]
+    trained = trained.sort_values(["started_at", "order"], kind="stable")
+    trained = trained.groupby(["train_run", "task", "metric", "step"]).tail(1)
+    return trained.sort_values(["train_run", "task", "metric", "step"]).reset_index(drop=True)
+
+
+def pareto_front(x: pd.Series, y: pd.Series, *, x_lower_better: bool, y_higher_better: bool) -> pd.Series:
+    """Boolean mask of the points no other point dominates."""
+    xs = (x if x_lower_better else -x).to_numpy(dtype=float)
+    ys = (-y if y_higher_better else y).to_numpy(dtype=float)  # both minimised from here
+    front = []
+    for i in range(len(xs)):
+        dominated = np.any((xs <= xs[i]) & (ys <= ys[i]) & ((xs < xs[i]) | (ys < ys[i])))
+        front.append(not dominated)
+    return pd.Series(front, index=x.index, dtype=bool)
+
+
+def pareto_points(overview: pd.DataFrame, head: Headline, axis: str) -> pd.DataFrame:
+    """Candidates with both the headline value and the cost axis, and the front mask."""
+    vcol = f"{head.id}|value"
+    if vcol not in overview.columns or axis not in overview.columns:
+        return pd.DataFrame(columns=["key", "family", "x", "y", "front"])
+    pts = overview[["key", "family", axis, vcol]].rename(columns={axis: "x", vcol: "y"})
+    pts = pts[pd.to_numeric(pts.x, errors="coerce").notna() & pts.y.notna()].copy()
+    pts["x"] = pts.x.astype(float)
+    pts["y"] = pts.y.astype(float)
+    pts["front"] = pareto_front(pts.x, pts.y, x_lower_better=COST_AXES[axis][1],
+                                y_higher_better=head.higher_is_better)
+    return pts.sort_values(["x", "key"]).reset_index(drop=True)
