@@ -4,10 +4,10 @@ Trainers need the weights and tokenizer of a teacher (distill) or base model (SF
 Candidate protocol, so they go through the directory a candidate would load:
 
 - ``hf:DIR`` → ``DIR`` (must hold ``config.json``);
-- ``baseline:NAME`` → the artifact the baselines registry names, converted once from its
-  GGUF by :func:`specboard.harness.candidates.hf.convert_gguf`. When that function is not
-  available (an older checkout), :func:`_convert_gguf_fallback` does the same conversion
-  into a cache dir of its own.
+- ``baseline:NAME`` → ``specboard.baselines.registry.converted_dir(NAME)`` (the GGUF
+  converted once by :func:`specboard.harness.candidates.hf.convert_gguf`). Only when the
+  baselines package is absent (a partial checkout) does :func:`_convert_gguf_fallback` do
+  the same conversion into a cache dir of its own.
 
 Also here: :func:`tokenizer_sha256`, the identity used to refuse teacher/student tokenizer
 mismatches.
@@ -30,23 +30,12 @@ class ModelResolveError(ValueError):
 
 
 def _baseline_artifact(name: str) -> str:
+    """The cache artifact of baseline ``name`` (from ``baselines/models.toml``)."""
     try:
-        from specboard.baselines import registry as baselines  # type: ignore[attr-defined]
+        from specboard.baselines.registry import get_model
     except ImportError:
         return name
-    for attr in ("artifact_of", "artifact_for"):
-        fn = getattr(baselines, attr, None)
-        if callable(fn):
-            return str(fn(name))
-    models = getattr(baselines, "MODELS", None) or getattr(baselines, "models", None)
-    if callable(models):
-        models = models()
-    if isinstance(models, dict) and name in models:
-        entry = models[name]
-        art = entry.get("artifact") if isinstance(entry, dict) else getattr(entry, "artifact", None)
-        if art:
-            return str(art)
-    return name
+    return get_model(name).artifact
 
 
 def resolve_model_dir(spec: str) -> Path:
@@ -61,12 +50,14 @@ def resolve_model_dir(spec: str) -> Path:
             raise ModelResolveError(f"{spec}: {d} is not a transformers model directory (no config.json)")
         return d
     if parts.scheme == "baseline":
-        artifact = _baseline_artifact(parts.target)
         try:
-            from specboard.harness.candidates.hf import convert_gguf
+            from specboard.baselines.registry import converted_dir
         except ImportError:
-            return _convert_gguf_fallback(artifact)
-        return Path(convert_gguf(artifact))
+            return _convert_gguf_fallback(_baseline_artifact(parts.target))
+        try:
+            return Path(converted_dir(parts.target))
+        except CandidateSpecError as exc:
+            raise ModelResolveError(str(exc)) from exc
     raise ModelResolveError(
         f"{spec}: trainers need a transformers model; use baseline:NAME or hf:DIR (not {parts.scheme}:)"
     )
