@@ -13,6 +13,10 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+RUNTIME_FIELDS = ("steps", "threads", "backend", "hook_every", "hook_suites", "hook_limit")
+"""Settings that may change on resume: they do not change the trained weights (the kernel
+backends are bit-exact, so ``threads`` and ``backend`` do not either)."""
+
 
 class ConfigError(ValueError):
     """A configuration that cannot be trained (bad key, bad value); the message says which."""
@@ -105,6 +109,10 @@ class EggConfig:
     def ckpt_interval(self) -> int:
         return self.ckpt_every or self.eval_every
 
+    def identity(self) -> dict[str, Any]:
+        """The fields that determine the trajectory (all but :data:`RUNTIME_FIELDS`)."""
+        return {k: v for k, v in self.to_dict().items() if k not in RUNTIME_FIELDS}
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["hook_suites"] = list(self.hook_suites)
@@ -173,4 +181,4 @@ def build_config(preset: str | None = None, config_file: str | Path | None = Non
     return cfg.override(**overrides)
 
 
-__all__ = ["PRESETS", "ConfigError", "EggConfig", "build_config", "load_config_file", "replace"]
+__all__ = ["PRESETS", "RUNTIME_FIELDS", "ConfigError", "EggConfig", "build_config", "load_config_file", "replace"]

@@ -129,8 +129,8 @@ class Trainer:
         for reason in skipped:
             self.log(f"warning: skipped {reason}")
         saved = EggConfig.from_dict(ckpt.meta["config"])
-        if saved.to_dict() | {"steps": 0} != self.cfg.to_dict() | {"steps": 0}:
-            diff = sorted(k for k, v in saved.to_dict().items() if self.cfg.to_dict()[k] != v and k != "steps")
+        if saved.identity() != self.cfg.identity():
+            diff = sorted(k for k, v in saved.identity().items() if self.cfg.identity()[k] != v)
             raise ck.CheckpointError(f"checkpoint {path} was trained with a different config ({', '.join(diff)})")
         a = ckpt.arrays
         lo, hi = 2 * self.k0, 2 * self.k1
