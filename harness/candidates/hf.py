@@ -142,14 +142,14 @@ def convert_gguf(artifact: str) -> Path:
 
 
 def check_resources(threads: int, batch_size: int, max_length: int, vocab: int, hidden: int,
-                    layers: int, bytes_per_el: int) -> None:
+                    layers: int, bytes_per_el: int, heads: int = 1) -> None:
     """Refuse settings that oversubscribe the CPU or would not fit in available memory."""
     ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if threads < 1 or threads > ncpu:
         raise ResourceLimitError(f"threads={threads} but this machine offers {ncpu} CPU(s); use 1..{ncpu}")
     # activations: a handful of hidden-size buffers per token per layer, plus one logits chunk
     need = batch_size * max_length * hidden * bytes_per_el * 8 * 2 + batch_size * max_length * layers * hidden * bytes_per_el
-    need += LOGIT_CHUNK_ELEMENTS * 4 * 3
+    need += LOGIT_CHUNK_ELEMENTS * 4 * 3 + batch_size * heads * max_length * max_length * 4  # attention scores
     avail = _available_memory()
     if avail is not None and need > 0.8 * avail:
         raise ResourceLimitError(
@@ -177,7 +177,7 @@ class HFCandidate(CandidateBase):
                  extra: dict[str, Any] | None = None):
         import torch
         from specboard.harness.env import default_threads
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
         self.path = Path(path)
         if not (self.path / "config.json").exists():
@@ -193,17 +193,18 @@ class HFCandidate(CandidateBase):
         self.name = name or f"hf:{self.path}"
         self._revision = revision
         self._extra = dict(extra or {})
+        config = AutoConfig.from_pretrained(str(self.path))
+        cfg = getattr(config, "text_config", None) or config
+        self.max_length = int(max_length or min(getattr(cfg, "max_position_embeddings", 2048) or 2048, 2048))
+        self.vocab = int(cfg.vocab_size)
+        check_resources(self.threads, self.batch_size, self.max_length, self.vocab, int(cfg.hidden_size),
+                        int(cfg.num_hidden_layers), 2 if self.dtype_name == "bfloat16" else 4,
+                        int(getattr(cfg, "num_attention_heads", 1) or 1))
         t0 = time.perf_counter()
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.path))
         self.model = AutoModelForCausalLM.from_pretrained(str(self.path), dtype=getattr(torch, self.dtype_name))
         self.model.eval()
         self.load_s = time.perf_counter() - t0
-        cfg = self.model.config
-        cfg = getattr(cfg, "text_config", None) or cfg
-        self.max_length = int(max_length or min(getattr(cfg, "max_position_embeddings", 2048) or 2048, 2048))
-        self.vocab = int(cfg.vocab_size)
-        check_resources(self.threads, self.batch_size, self.max_length, self.vocab, int(cfg.hidden_size),
-                        int(cfg.num_hidden_layers), 2 if self.dtype_name == "bfloat16" else 4)
         torch.set_num_threads(self.threads)
         self._softcap = getattr(cfg, "final_logit_softcapping", None)
         tok = self.tokenizer
@@ -423,14 +424,16 @@ class HFCandidate(CandidateBase):
         out: list[Generation | None] = [None] * len(requests)
         keyed: dict[tuple[float, int | None, int], list[int]] = defaultdict(list)
         for i, r in enumerate(requests):
-            keyed[(r.temperature, r.seed if r.temperature > 0 else None, r.max_tokens)].append(i)
+            # a sampled request runs alone so that its text depends only on its own seed
+            keyed[(r.temperature, i if r.temperature > 0 else None, r.max_tokens)].append(i)
         saved_side = self.tokenizer.padding_side
         self.tokenizer.padding_side = "left"
         try:
             with torch.inference_mode():
-                for (temp, seed, max_tokens), idx in keyed.items():
+                for (temp, _, max_tokens), idx in keyed.items():
                     for k in range(0, len(idx), self.batch_size):
                         chunk = idx[k:k + self.batch_size]
+                        seed = requests[chunk[0]].seed
                         for i, g in zip(chunk, self._generate_batch([requests[i] for i in chunk], temp, seed, max_tokens), strict=True):
                             out[i] = g
         finally:

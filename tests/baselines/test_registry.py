@@ -1,0 +1,44 @@
+"""``baseline:NAME`` resolution: the registry file and its refusals."""
+
+from __future__ import annotations
+
+import pytest
+from specboard.baselines.registry import BaselineUnavailableError, converted_dir, get_model, models
+from specboard.harness.candidates import CandidateSpecError, resolve
+from specboard.harness.data.cache import manifest
+
+
+def test_registry_lists_the_baselines() -> None:
+    ms = models()
+    assert {"smollm2-135m", "gemma3-270m", "qwen2.5-coder-0.5b"} <= set(ms)
+    for m in ms.values():
+        assert m.family == "baseline" and m.license and m.params > 0
+        assert m.default_dtype in ("fp32", "bf16")
+        if not m.unavailable:
+            assert m.artifact in manifest(), m.name
+    assert ms["smollm2-135m"].chat_template and not ms["gemma3-270m"].chat_template
+
+
+def test_unknown_name_lists_known() -> None:
+    with pytest.raises(CandidateSpecError, match="known baselines: gemma3-270m, qwen2.5-coder-0.5b, smollm2-135m"):
+        resolve("baseline:llama-7b")
+    with pytest.raises(CandidateSpecError):
+        get_model("")
+
+
+def test_unavailable_model_says_what_to_add() -> None:
+    with pytest.raises(BaselineUnavailableError, match="manifest.toml"):
+        resolve("baseline:qwen2.5-coder-0.5b")
+
+
+def test_missing_artifact_names_prefetch_command(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("SPECBOARD_CACHE", str(tmp_path))
+    with pytest.raises(BaselineUnavailableError, match="specboard prefetch gemma3-270m"):
+        converted_dir("gemma3-270m")
+    with pytest.raises(BaselineUnavailableError, match="specboard prefetch smollm2-135m"):
+        resolve("baseline:smollm2-135m")
+
+
+def test_bad_option_value() -> None:
+    with pytest.raises(ValueError, match="not an integer"):
+        resolve("baseline:smollm2-135m?threads=two")
