@@ -1,0 +1,299 @@
+"""AVX-512 VNNI int8 GEMM for Numba: an ``@intrinsic`` emitting ``llvm.x86.avx512.vpdpbusd.512``.
+
+Why hand-written: LLVM does not turn plain Numba int8 loops into ``vpdpbusd`` (they reach
+~0.1 TOPS per core), no Python library exposes an int8 GEMM with int32 results on this CPU
+except ``torch._int_mm`` (which cannot fuse the EGGROLL perturbation), and Numba has no
+vector types, so the instruction is reached through a small piece of LLVM IR.
+
+Layout (``acc[p, i] = Σ_j x[p, j] * w[i, j]`` for ``j < 4 * (n // 4)``):
+
+- ``vpdpbusd`` multiplies *unsigned* bytes of its first source by *signed* bytes of the
+  second and adds each group of 4 products into one of 16 int32 lanes.
+- Unsigned operand: activations offset to ``x + 128`` and packed ``xq[block, j4, lane, 4]``
+  (16 members per 64-byte vector, 4 consecutive inputs per lane). Packing is O(P·n).
+- Signed operand: the weight dword ``w[i, 4*j4 : 4*j4 + 4]`` broadcast to all lanes, read in
+  place from the natural row-major ``w`` (no weight packing, nothing cached between calls).
+- Offset correction: ``Σ_j (x + 128) w = Σ_j x w + 128 * rowsum(w)[i]``; ``rowsum`` is
+  itself computed with ``vpdpbusd`` against a vector of ones (64 bytes per instruction).
+- The ``n % 4`` tail columns are left to the caller (a scalar loop).
+
+A micro-kernel covers ``ROWS`` outputs × ``2 * 16`` members with 16 zmm accumulators.
+
+Safety: the intrinsic is only compiled when ``available()`` says the CPU *and* Numba's target
+machine have AVX-512 VNNI; on any other CPU LLVM would abort the process, so callers must
+check ``available()`` first. Not handled here: widths > 65536 (int32 overflow of the offset
+sum; ``_validate`` refuses them), non-x86 targets.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+from specboard.kernels._nbcommon import finish, store
+
+log = logging.getLogger(__name__)
+
+ROWS = 8  # outputs per micro-kernel
+LANES = 16  # members per vector
+
+_INTRINSIC = "llvm.x86.avx512.vpdpbusd.512"
+
+
+def cpu_flags() -> set[str]:
+    """The ``flags`` of the first CPU in /proc/cpuinfo (empty where unreadable)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def unavailable_reason() -> str | None:
+    """Why the VNNI path must not be compiled here, or ``None`` when it may."""
+    if os.environ.get("SPECBOARD_VNNI", "1") == "0":
+        return "disabled by SPECBOARD_VNNI=0"
+    flags = cpu_flags()
+    if not {"avx512_vnni", "avx512bw"} <= flags:
+        return "CPU does not advertise avx512_vnni/avx512bw in /proc/cpuinfo"
+    try:
+        import llvmlite.binding as ll
+        import numba
+    except ImportError as exc:  # pragma: no cover - numba is a kernels dependency
+        return f"numba/llvmlite missing: {exc}"
+    feats = ll.get_host_cpu_features()
+    if not (feats.get("avx512vnni") and feats.get("avx512bw")):
+        return "LLVM host features lack avx512vnni/avx512bw"
+    if numba.config.CPU_NAME not in (None, "host"):
+        return f"NUMBA_CPU_NAME={numba.config.CPU_NAME} (target may lack VNNI)"
+    cf = numba.config.CPU_FEATURES
+    if cf is not None and "+avx512vnni" not in cf:
+        return "NUMBA_CPU_FEATURES does not enable +avx512vnni"
+    return None
+
+
+def available() -> bool:
+    """True when the VNNI intrinsic may be compiled on this machine."""
+    return unavailable_reason() is None
+
+
+i32 = ir.IntType(32)
+v16 = ir.VectorType(i32, LANES)
+
+
+def _dpbusd(builder: ir.IRBuilder) -> ir.Function:
+    fnty = ir.FunctionType(v16, [v16, v16, v16])
+    return cgutils.get_or_insert_function(builder.module, fnty, _INTRINSIC)
+
+
+def _ptr(context, builder, aryty, ary, offset):  # type: ignore[no-untyped-def]
+    data = context.make_array(aryty)(context, builder, ary).data
+    return builder.gep(data, [offset])
+
+
+def _vec_at(builder, byte_ptr):  # type: ignore[no-untyped-def]
+    return builder.load(builder.bitcast(byte_ptr, v16.as_pointer()), align=1)
+
+
+def _bcast_at(builder, byte_ptr):  # type: ignore[no-untyped-def]
+    d = builder.load(builder.bitcast(byte_ptr, i32.as_pointer()), align=1)
+    one = builder.insert_element(ir.Constant(v16, None), d, ir.Constant(i32, 0))
+    return builder.shuffle_vector(
+        one, ir.Constant(v16, None), ir.Constant(ir.VectorType(i32, LANES), [0] * LANES)
+    )
+
+
+def _make_micro(rows: int, mblock: int):  # type: ignore[no-untyped-def]
+    """An intrinsic computing a ``rows`` × ``mblock*16`` accumulator tile (see module doc).
+
+    ``micro(xq, xoff, w, woff, n, n4, tile)``: ``tile[r*mblock*16 + c*16 + l] =
+    Σ_{j4 < n4} Σ_t xq[xoff + (c*n4 + j4)*64 + 4l + t] * w[woff + r*n + 4*j4 + t]``.
+    """
+
+    @intrinsic
+    def micro(typingctx, xq, xoff, w, woff, n, n4, tile):  # type: ignore[no-untyped-def]
+        sig = types.void(xq, xoff, w, woff, n, n4, tile)
+
+        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+            xq_v, xoff_v, w_v, woff_v, n_v, n4_v, tile_v = args
+            xty, _, wty, _, _, _, tty = signature.args
+            fn = _dpbusd(builder)
+            intp = context.get_value_type(types.intp)
+            xbase = _ptr(context, builder, xty, xq_v, xoff_v)
+            wbase = _ptr(context, builder, wty, w_v, woff_v)
+            tbase = _ptr(context, builder, tty, tile_v, ir.Constant(intp, 0))
+            zero = ir.Constant(v16, [0] * LANES)
+            accs = [cgutils.alloca_once_value(builder, zero) for _ in range(rows * mblock)]
+            for acc in accs:
+                builder.store(zero, acc)
+            blk_bytes = builder.mul(n4_v, ir.Constant(intp, 64))
+            with cgutils.for_range(builder, n4_v) as loop:
+                j4 = loop.index
+                xvs = []
+                for c in range(mblock):
+                    off = builder.add(builder.mul(blk_bytes, ir.Constant(intp, c)),
+                                      builder.mul(j4, ir.Constant(intp, 64)))
+                    xvs.append(_vec_at(builder, builder.gep(xbase, [off])))
+                j_bytes = builder.mul(j4, ir.Constant(intp, 4))
+                for r in range(rows):
+                    off = builder.add(builder.mul(n_v, ir.Constant(intp, r)), j_bytes)
+                    wv = _bcast_at(builder, builder.gep(wbase, [off]))
+                    for c in range(mblock):
+                        acc = accs[r * mblock + c]
+                        builder.store(builder.call(fn, [builder.load(acc), xvs[c], wv]), acc)
+            for r in range(rows):
+                for c in range(mblock):
+                    off = ir.Constant(intp, (r * mblock + c) * LANES)
+                    dst = builder.bitcast(builder.gep(tbase, [off]), v16.as_pointer())
+                    builder.store(builder.load(accs[r * mblock + c]), dst, align=1)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return micro
+
+
+micro2 = _make_micro(ROWS, 2)   # 8 outputs × 32 members
+micro1 = _make_micro(ROWS, 1)   # 8 outputs × 16 members (a group's last 16)
+
+
+@intrinsic
+def rowsum_chunk(typingctx, w, woff, n64):  # type: ignore[no-untyped-def]
+    """Σ of the int8 bytes ``w[woff : woff + 64*n64]`` via dpbusd against ones (int32)."""
+    sig = types.int32(w, woff, n64)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        w_v, woff_v, n64_v = args
+        fn = _dpbusd(builder)
+        intp = context.get_value_type(types.intp)
+        base = _ptr(context, builder, signature.args[0], w_v, woff_v)
+        ones = ir.Constant(v16, [0x01010101] * LANES)
+        acc = cgutils.alloca_once_value(builder, ir.Constant(v16, [0] * LANES))
+        with cgutils.for_range(builder, n64_v) as loop:
+            off = builder.mul(loop.index, ir.Constant(intp, 64))
+            wv = _vec_at(builder, builder.gep(base, [off]))
+            builder.store(builder.call(fn, [builder.load(acc), ones, wv]), acc)
+        vec = builder.load(acc)
+        total = ir.Constant(i32, 0)
+        for lane in range(LANES):
+            total = builder.add(total, builder.extract_element(vec, ir.Constant(i32, lane)))
+        return total
+
+    return sig, codegen
+
+
+@intrinsic
+def peak_loop(typingctx, iters):  # type: ignore[no-untyped-def]
+    """``iters`` rounds of 16 independent register-only vpdpbusd (for the peak measurement).
+
+    Returns an int32 folded from the accumulators so the loop cannot be optimised away.
+    Each round is 16 × 64 = 1024 multiply-adds (2048 int8 ops).
+    """
+    sig = types.int32(iters)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        fn = _dpbusd(builder)
+        accs = [cgutils.alloca_once_value(builder, ir.Constant(v16, [k] * LANES))
+                for k in range(16)]
+        a = ir.Constant(v16, [0x01020304] * LANES)
+        b = ir.Constant(v16, [0x01FF01FF] * LANES)
+        with cgutils.for_range(builder, args[0]):
+            for acc in accs:
+                builder.store(builder.call(fn, [builder.load(acc), a, b]), acc)
+        total = ir.Constant(i32, 0)
+        for acc in accs:
+            total = builder.add(total, builder.extract_element(builder.load(acc),
+                                                               ir.Constant(i32, 0)))
+        return total
+
+    return sig, codegen
+
+
+@njit(cache=True)
+def peak(iters):  # type: ignore[no-untyped-def]
+    """Run ``peak_loop`` (one thread); see ``kernels.bench`` for the parallel measurement."""
+    return peak_loop(iters)
+
+
+@njit(cache=True, parallel=True)
+def pack_x(x32, p_, nb):  # type: ignore[no-untyped-def]
+    """``xq[blk, j4, lane] = x32[blk*16 + lane, j4] ^ 0x80808080`` (x + 128 per byte).
+
+    Members beyond ``p_`` are padded with 0x80808080 (x = 0); their results are dropped.
+    """
+    n4 = x32.shape[1]
+    xq = np.empty(nb * n4 * LANES, dtype=np.uint32)
+    for blk in prange(nb):
+        for j4 in range(n4):
+            base = (blk * n4 + j4) * LANES
+            for lane in range(LANES):
+                p = blk * LANES + lane
+                if p < p_:
+                    xq[base + lane] = x32[p, j4] ^ np.uint32(0x80808080)
+                else:
+                    xq[base + lane] = np.uint32(0x80808080)
+    return xq
+
+
+@njit(cache=True, parallel=True)
+def rowsum4(w):  # type: ignore[no-untyped-def]
+    """``rs[i] = Σ_{j < 4*(n//4)} w[i, j]`` (int32)."""
+    m, n = w.shape
+    n4 = n // 4
+    wf = w.reshape(-1)
+    out = np.empty(m, dtype=np.int32)
+    for i in prange(m):
+        n64 = (4 * n4) // 64
+        s = np.int32(rowsum_chunk(wf, i * n, n64))
+        for j in range(64 * n64, 4 * n4):
+            s += np.int32(wf[i * n + j])
+        out[i] = s
+    return out
+
+
+@njit(cache=True, boundscheck=False)
+def _tile_epilogue(tile, tstride, p0, cnt, i0, x, w, n_main, rs, a, xb, pert, ns, shift,
+                   mode, out32, out8):  # type: ignore[no-untyped-def]
+    n = x.shape[1]
+    for c in range(cnt):
+        p = p0 + c
+        for r in range(ROWS):
+            i = i0 + r
+            v = np.int64(tile[r * tstride + c]) - np.int64(128) * np.int64(rs[i])
+            for j in range(n_main, n):
+                v += np.int64(x[p, j]) * np.int64(w[i, j])
+            v = finish(v, p, i, a, xb, pert, ns)
+            store(v, p, i, shift, mode, out32, out8)
+
+
+@njit(cache=True, parallel=True)
+def vnni_matmul(xq, x, w, rs, a, xb, pert, ns, shift, mode, out32, out8):  # type: ignore[no-untyped-def]
+    """Tiled VNNI GEMM + fused epilogue; needs ``m >= ROWS`` and packed ``xq`` (``pack_x``)."""
+    p_, n = x.shape
+    m = w.shape[0]
+    n4 = n // 4
+    group = 2 * LANES
+    ngroups = (p_ + group - 1) // group
+    nrow = (m + ROWS - 1) // ROWS
+    wf = w.reshape(-1)
+    for t in prange(ngroups * nrow):
+        gi, ri = t // nrow, t % nrow
+        i0 = min(ri * ROWS, m - ROWS)  # the last tile overlaps: it rewrites identical values
+        cnt = min(group, p_ - gi * group)
+        tile = np.empty(ROWS * group, dtype=np.int32)
+        if cnt > LANES:
+            micro2(xq, gi * 2 * n4 * 64, wf, i0 * n, n, n4, tile)
+            _tile_epilogue(tile, group, gi * group, cnt, i0, x, w, 4 * n4, rs, a, xb, pert, ns,
+                           shift, mode, out32, out8)
+        else:
+            micro1(xq, gi * 2 * n4 * 64, wf, i0 * n, n, n4, tile)
+            _tile_epilogue(tile, LANES, gi * group, cnt, i0, x, w, 4 * n4, rs, a, xb, pert, ns,
+                           shift, mode, out32, out8)
