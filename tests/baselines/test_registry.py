@@ -20,14 +20,14 @@ def test_registry_lists_the_baselines() -> None:
 
 
 def test_unknown_name_lists_known() -> None:
-    with pytest.raises(CandidateSpecError, match="known baselines: gemma3-270m, qwen2.5-coder-0.5b, smollm2-135m"):
+    with pytest.raises(CandidateSpecError, match=r"known baselines: gemma3-270m, qwen2\.5-coder-0\.5b, smollm2-135m"):
         resolve("baseline:llama-7b")
     with pytest.raises(CandidateSpecError):
         get_model("")
 
 
 def test_unavailable_model_says_what_to_add() -> None:
-    with pytest.raises(BaselineUnavailableError, match="manifest.toml"):
+    with pytest.raises(BaselineUnavailableError, match=r"manifest\.toml"):
         resolve("baseline:qwen2.5-coder-0.5b")
 
 
