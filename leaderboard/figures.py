@@ -79,7 +79,7 @@ def task_bars(task: str, metric: str, rows: pd.DataFrame, higher_is_better: bool
     fig = go.Figure(go.Bar(
         x=[esc(k) for k in rows.key], y=[float(v) for v in rows.value],
         marker_color=[FAMILY_COLOURS.get(f, "#333") for f in rows.family],
-        error_y={"type": "data", "array": up, "arrayminus": down, "visible": True},
+        error_y={"type": "data", "array": up, "arrayminus": down, "visible": True, "color": "#444"},
         hovertext=[esc(f"{k} ({f}) n={n}") for k, f, n in zip(rows.key, rows.family, rows.n, strict=True)],
         name=esc(metric), showlegend=False,
     ))
@@ -112,7 +112,8 @@ def step_figure(train_run: str, task: str, metric: str, curve: pd.DataFrame,
                        "y0": float(b.value), "y1": float(b.value), "line": {"color": colour, "dash": "dash"}})
         notes.append({"xref": "paper", "x": 1, "xanchor": "right", "yref": "y", "y": float(b.value),
                       "text": esc(f"{b.key} ({b.family})"), "showarrow": False, "font": {"color": colour}})
-    menus = [{"type": "buttons", "direction": "right", "x": 0, "y": 1.12, "xanchor": "left",
+    menus = [{"type": "buttons", "direction": "right", "x": 1, "y": 1.02, "xanchor": "right",
+              "yanchor": "bottom",
               "buttons": [
                   {"label": "x: step", "method": "update",
                    "args": [{"x": [steps]}, {"xaxis.title.text": "step"}]},
@@ -121,7 +122,8 @@ def step_figure(train_run: str, task: str, metric: str, curve: pd.DataFrame,
               ]}]
     arrow = "↑" if higher_is_better else "↓"
     return _layout(fig, f"{train_run}: {task} — {metric} {arrow}", shapes=shapes, annotations=notes,
-                   updatemenus=menus, xaxis_title="step", yaxis_title=esc(metric))
+                   updatemenus=menus, xaxis_title="step", yaxis_title=esc(metric),
+                   title_x=0.01, title_xanchor="left")
 
 
 def pareto_figure(head: Headline, axis: str, pts: pd.DataFrame) -> go.Figure:
@@ -156,7 +158,8 @@ def compare_figure(title: str, tasks: list[dict[str, Any]]) -> go.Figure:
     colours = {"PASS": "#2ca02c", "FAIL": "#d62728", "INCONCLUSIVE": "#ff7f0e"}
     fig = go.Figure(go.Scatter(
         x=deltas, y=ys, mode="markers", marker={"size": 10, "color": [colours.get(t.get("verdict"), "#333") for t in tasks]},
-        error_x={"type": "data", "array": up, "arrayminus": down, "visible": True}, showlegend=False,
+        error_x={"type": "data", "array": up, "arrayminus": down, "visible": True, "color": "#444"},
+        showlegend=False,
         hovertext=[esc(f"{t['task']}: {t.get('verdict')}") for t in tasks],
     ))
     shapes = [{"type": "line", "yref": "paper", "y0": 0, "y1": 1, "x0": 0, "x1": 0, "line": {"color": "#000"}}]

@@ -1,0 +1,122 @@
+"""Pairs of runs for the Compare page: paired differences and flip reports.
+
+The statistics are the gate's (:func:`specboard.harness.gate.compare_runs`); this module
+only chooses the pairs and turns each :class:`~specboard.harness.gate.Comparison` into
+plain dicts for the templates and the JSON export. If the gate cannot be imported the page
+falls back to the verdict rows in the input (their flips, as stored in ``extra``).
+
+Pairs, in this order, without repeats: the ones asked for (``--compare A B``); every
+(candidate run, baseline run) of the latest verdict rows; then, per suite, every board
+specialist against every board baseline. At most ``max_pairs``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+from specboard.harness.schema import SampleRow
+from specboard.leaderboard.load import Results
+
+
+def choose_pairs(board: pd.DataFrame, verdicts: pd.DataFrame, runs: pd.DataFrame,
+                 requested: Sequence[tuple[str, str]], max_pairs: int) -> list[tuple[str, str]]:
+    """(candidate run id, baseline run id) pairs to show."""
+    known = set(runs.run_id)
+    for a, b in requested:
+        for r in (a, b):
+            if r not in known:
+                raise ValueError(f"--compare: no run {r!r} in the input")
+    pairs: list[tuple[str, str]] = list(requested)
+    overall = verdicts[verdicts.task == "__overall__"].sort_values("order", kind="stable")
+    for a, b in zip(overall.run_id, overall.baseline_run_id, strict=True):
+        if a in known and b in known:
+            pairs.append((a, b))
+    for _suite, g in board.groupby("suite", sort=True):
+        for spec in g[g.family == "specialist"].sort_values("key").run_id:
+            for base in g[g.family == "baseline"].sort_values("key").run_id:
+                pairs.append((spec, base))
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for p in pairs:
+        if p not in seen:
+            seen.add(p)
+            out.append(p)
+    return out[:max_pairs]
+
+
+def _rows_by_run(results: Results, wanted: set[str]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {r: [] for r in wanted}
+    for s in results.samples:
+        if s.run_id in wanted:
+            out[s.run_id].append(s)
+    for m in results.metrics:
+        if m.run_id in wanted:
+            out[m.run_id].append(m)
+    return out
+
+
+def _flip_dicts(flips: Sequence[Any], max_flips: int) -> list[dict[str, Any]]:
+    rows = []
+    for f in flips[:max_flips]:
+        get = f.get if isinstance(f, dict) else lambda k, f=f: getattr(f, k, None)
+        rows.append({"item_id": get("item_id"), "direction": get("direction"),
+                     "baseline_output": get("baseline_output"),
+                     "candidate_output": get("candidate_output")})
+    return rows
+
+
+def compare_pairs(results: Results, pairs: Sequence[tuple[str, str]], verdicts: pd.DataFrame, *,
+                  margin: float, alpha: float, max_flips: int) -> tuple[list[dict[str, Any]], str]:
+    """One dict per pair (tasks with Δ, interval, verdict, flips) and the source used."""
+    try:
+        from specboard.harness.gate import compare_runs
+    except ImportError:  # the gate is optional for the site: fall back to stored verdicts
+        return _from_verdicts(pairs, verdicts, max_flips), "verdict rows in the input"
+    rows = _rows_by_run(results, {r for p in pairs for r in p})
+    out = []
+    for cand, base in pairs:
+        if not any(isinstance(r, SampleRow) for r in rows[cand]) or not any(
+                isinstance(r, SampleRow) for r in rows[base]):
+            continue
+        comp = compare_runs(rows[cand], rows[base], margin=margin, alpha=alpha)
+        tasks = []
+        for t in comp.tasks:
+            rtw = sum(f.direction == "right->wrong" for f in t.flips)
+            tasks.append({
+                "task": t.task, "metric": t.metric, "delta": t.delta, "ci_low": t.ci_low,
+                "ci_high": t.ci_high, "verdict": t.verdict, "method": t.method,
+                "n_pairs": t.n_pairs, "margin": t.margin, "reason": t.reason,
+                "p_adjusted": t.p_adjusted, "right_to_wrong": rtw,
+                "wrong_to_right": len(t.flips) - rtw, "flips": _flip_dicts(t.flips, max_flips),
+            })
+        out.append({"candidate_run": cand, "baseline_run": base, "overall": comp.overall,
+                    "tasks": tasks})
+    return out, (f"recomputed from the sample rows with specboard.harness.gate.compare_runs "
+                 f"(margin δ = {margin:g}, α = {alpha:g})")
+
+
+def _from_verdicts(pairs: Sequence[tuple[str, str]], verdicts: pd.DataFrame, max_flips: int) -> list[dict[str, Any]]:
+    out = []
+    for cand, base in pairs:
+        sel = verdicts[(verdicts.run_id == cand) & (verdicts.baseline_run_id == base)]
+        if sel.empty:
+            continue
+        sel = sel.sort_values("order", kind="stable").groupby("task").tail(1)
+        overall = sel[sel.task == "__overall__"]
+        tasks = []
+        for _, v in sel[sel.task != "__overall__"].sort_values("task").iterrows():
+            extra = v.extra if isinstance(v.extra, dict) else {}
+            flips = extra.get("flips") if isinstance(extra.get("flips"), list) else []
+            tasks.append({
+                "task": v.task, "metric": v.metric, "delta": v.delta, "ci_low": v.ci_low,
+                "ci_high": v.ci_high, "verdict": v.verdict, "method": v.method,
+                "n_pairs": int(v.n_pairs), "margin": v.margin, "reason": v.reason,
+                "p_adjusted": v.p_adjusted, "right_to_wrong": extra.get("right_to_wrong"),
+                "wrong_to_right": extra.get("wrong_to_right"), "flips": _flip_dicts(flips, max_flips),
+            })
+        out.append({"candidate_run": cand, "baseline_run": base,
+                    "overall": overall.verdict.iloc[-1] if not overall.empty else None, "tasks": tasks})
+    return out
+
