@@ -113,9 +113,15 @@ class EvalHookCallback(TrainerCallback):
         self.evaluated: dict[int, list[MetricRow]] = {}
 
     def run_at(self, model: Any, step: int) -> list[MetricRow]:
+        """Export ``model`` at ``step`` and evaluate it (once per step)."""
         if step in self.evaluated:
             return self.evaluated[step]
-        path = self.export(model, step)
+        return self.run_on_dir(self.export(model, step), step)
+
+    def run_on_dir(self, path: Path, step: int) -> list[MetricRow]:
+        """Evaluate an already exported ``hf:`` directory as the checkpoint of ``step``."""
+        if step in self.evaluated:
+            return self.evaluated[step]
         cand = self.load(path)
         try:
             metrics = evaluate_at_step(cand, self.tasks, self.results, step=step, suite=self.suite,

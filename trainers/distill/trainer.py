@@ -110,6 +110,7 @@ def train_distill(
     eval_tasks: Sequence[Task] = (),
     eval_results: str | Path | None = None,
     eval_limit: int | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> TrainResult:
     """Distil ``cfg.teacher`` into a student under ``out`` (see :mod:`.common` for the layout)."""
     setup_torch(cfg.threads)
@@ -173,18 +174,19 @@ def train_distill(
 
     history = LossHistory()
     sigint = SigintCallback()
-    callbacks: list[Any] = [ChecksumCallback(), sigint, history]
+    all_callbacks: list[Any] = [ChecksumCallback(), sigint, history]
     hook = None
     if eval_tasks:
         hook = EvalHookCallback(eval_tasks, eval_results or out / "eval.jsonl", cfg.eval_every, export_eval,
                                 info_for_step=lambda s: _info_updates(provenance(s)), limit=eval_limit,
                                 seed=cfg.seed)
-        callbacks.append(hook)
+        all_callbacks.append(hook)
+    all_callbacks += list(callbacks)  # they run after SigintCallback: a SIGINT they raise stops the next step
     trainer = DistillTrainer(
         model=student,
         args=training_args(cfg, out, has_cuda=has_cuda),
         train_dataset=ChunkDataset(data.chunks),
-        callbacks=callbacks,
+        callbacks=all_callbacks,
         topk=topk,
         kd=KDWeights(cfg.temperature, cfg.alpha_kl, cfg.alpha_rkl, cfg.alpha_ce),
     )
@@ -198,6 +200,7 @@ def train_distill(
         return result
     result.final = export_model(trainer.model, tok_dir, out / "final", provenance(step))
     if hook is not None:
+        hook.run_on_dir(result.final, step)  # the final weights are always evaluated
         result.eval_metrics = dict(hook.evaluated)
     return result
 

@@ -62,6 +62,7 @@ def train_sft(
     eval_tasks: Sequence[Task] = (),
     eval_results: str | Path | None = None,
     eval_limit: int | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> TrainResult:
     """LoRA-fine-tune ``cfg.base`` on the Three.js train split under ``out``."""
     setup_torch(cfg.threads)
@@ -111,16 +112,17 @@ def train_sft(
         return export_model(_merged(m), tok_dir, where, provenance(step))
 
     history, sigint = LossHistory(), SigintCallback()
-    callbacks: list[Any] = [ChecksumCallback(), sigint, history]
+    all_callbacks: list[Any] = [ChecksumCallback(), sigint, history]
     hook = None
     if eval_tasks:
         hook = EvalHookCallback(eval_tasks, eval_results or out / "eval.jsonl", cfg.eval_every,
                                 lambda m, s: export(m, s, out / "evals" / f"step-{s}"),
                                 info_for_step=lambda s: _info_updates(provenance(s)), limit=eval_limit,
                                 seed=cfg.seed)
-        callbacks.append(hook)
+        all_callbacks.append(hook)
+    all_callbacks += list(callbacks)  # they run after SigintCallback: a SIGINT they raise stops the next step
     trainer = Trainer(model=model, args=training_args(cfg, out, has_cuda=has_cuda),
-                      train_dataset=ChunkDataset(data.chunks, with_ids=False), callbacks=callbacks)
+                      train_dataset=ChunkDataset(data.chunks, with_ids=False), callbacks=all_callbacks)
     trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
     step = int(trainer.state.global_step)
     result = TrainResult(out=out, final=None, steps=step, tokens_seen=tokens_seen(cfg, step),
@@ -131,5 +133,6 @@ def train_sft(
         return result
     result.final = export(trainer.model, step, out / "final")
     if hook is not None:
+        hook.run_on_dir(result.final, step)  # the final weights are always evaluated
         result.eval_metrics = dict(hook.evaluated)
     return result
