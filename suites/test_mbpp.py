@@ -1,0 +1,10 @@
+"""MBPP as a regression gate: ``pytest suites -k mbpp`` (see harness/suites/mbpp.py).
+
+Generated code runs only in harness/sandbox.py; a machine without a sandbox refuses.
+"""
+
+specboard_suite = "mbpp"
+
+
+def test_task(specboard_case):  # type: ignore[no-untyped-def]
+    specboard_case.check()
