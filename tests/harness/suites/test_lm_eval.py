@@ -116,3 +116,24 @@ def test_lambada_perplexity_uses_lm_eval_aggregation(tmp_path: Path) -> None:
 def test_unknown_task_is_a_clear_error() -> None:
     with pytest.raises(KeyError, match="unknown lm_eval task 'nope'"):
         suite.tasks(tasks="nope")
+
+
+def _clear_caches() -> None:
+    from specboard.harness.suites import lm_eval_tasks
+
+    for fn in (lm_eval_tasks.prepare, lm_eval_tasks.mmlu_subjects, suite.task_manager, suite.lm_task):
+        fn.cache_clear()
+
+
+def test_missing_data_names_the_prefetch_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from specboard.harness.data.cache import MissingArtifactError
+
+    monkeypatch.setenv("SPECBOARD_CACHE", str(tmp_path))
+    _clear_caches()
+    try:
+        for task in suite.tasks(tasks="arc_easy,mmlu"):
+            with pytest.raises(MissingArtifactError, match="specboard prefetch"):
+                task.items()
+    finally:
+        monkeypatch.undo()
+        _clear_caches()

@@ -143,3 +143,23 @@ def test_ngram_floor_runs_on_all_three_tasks(tmp_path: Path) -> None:
     by = {m.task: m for m in metrics}
     assert 0.5 < by["threejs/heldout_bpb"].value < 8.0
     assert 0.0 <= by["threejs/api_cloze"].value <= 1.0
+
+
+def _clear_caches() -> None:
+
+    for fn in (suite.heldout_files, suite.api_classes):
+        fn.cache_clear()
+
+
+def test_missing_corpus_names_the_prefetch_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from specboard.harness.data.cache import MissingArtifactError
+
+    monkeypatch.setenv("SPECBOARD_CACHE", str(tmp_path))
+    _clear_caches()
+    try:
+        for task in suite.tasks():
+            with pytest.raises(MissingArtifactError, match="specboard prefetch"):
+                task.items()
+    finally:
+        monkeypatch.undo()
+        _clear_caches()
