@@ -1,0 +1,157 @@
+"""The built site: byte-identical rebuilds, escaping, JSON export, CLI behaviour on bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import plotly
+import pytest
+from specboard.harness.cli import main
+from specboard.harness.exitcodes import ExitCode
+from specboard.leaderboard.compare import choose_pairs, compare_pairs
+from specboard.leaderboard.fixtures import XSS_NAME
+from specboard.leaderboard.load import read_results
+from specboard.leaderboard.pages import frames
+from specboard.leaderboard.site import (
+    MARKER,
+    BadInputError,
+    SiteError,
+    _environment,
+    build_site,
+    generation_time,
+)
+
+
+def _tree(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_rebuild_is_byte_identical(fixture_results: Path, built_site: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    build_site([fixture_results], again)
+    assert _tree(again) == _tree(built_site)
+    build_site([fixture_results], again)  # over the previous site, in place
+    assert _tree(again) == _tree(built_site)
+
+
+def test_pages_assets_and_generation_time(built_site: Path) -> None:
+    for page in ("index.html", "tasks.html", "steps.html", "pareto.html", "compare.html", "runs.html"):
+        assert (built_site / page).is_file(), page
+    bundled = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    assert (built_site / "assets" / "plotly.min.js").read_bytes() == bundled.read_bytes()
+    index = (built_site / "index.html").read_text()
+    assert "generated 2026-11-01T14:04:00+00:00 (newest run-row timestamp)" in index
+    assert "schema version 1" in index
+    assert "cdn" not in index.lower() and "https://" not in index
+    assert len(list((built_site / "runs").glob("*.html"))) == 24
+
+
+def test_source_date_epoch(fixture_results: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    results = read_results([fixture_results])
+    assert generation_time(results) == ("2026-11-01T14:04:00+00:00", "newest run-row timestamp")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    assert generation_time(results) == ("2023-11-14T22:13:20+00:00", "SOURCE_DATE_EPOCH")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    with pytest.raises(SiteError, match="SOURCE_DATE_EPOCH"):
+        generation_time(results)
+
+
+def test_everything_escaped(built_site: Path) -> None:
+    assert _environment().autoescape is True
+    for page in built_site.rglob("*.html"):
+        text = page.read_text()
+        assert XSS_NAME not in text, page
+        for blob in text.split('class="plotly-figure"')[1:]:
+            payload = blob.split(">", 1)[1].split("</script>", 1)[0]
+            assert "<" not in payload and ">" not in payload and "&" not in payload
+            json.loads(payload)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in (built_site / "index.html").read_text()
+
+
+def test_json_export(built_site: Path) -> None:
+    index = json.loads((built_site / "data" / "index.json").read_text())
+    assert index["schema_version"] == 1
+    for rel in index["tables"]:
+        json.loads((built_site / rel).read_text())
+    overview = json.loads((built_site / "data" / "overview.json").read_text())
+    keys = [r["key"] for r in overview["rows"]]
+    assert XSS_NAME in keys and "mock:perfect" not in keys
+    assert "min–max" in overview["normalisation"]
+    compare = json.loads((built_site / "data" / "compare.json").read_text())
+    assert compare and all(c["tasks"] for c in compare)
+    flips = [f for c in compare for t in c["tasks"] for f in t["flips"]]
+    assert flips and {f["direction"] for f in flips} == {"right->wrong", "wrong->right"}
+
+
+def test_compare_falls_back_to_verdict_rows(fixture_results: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    results = read_results([fixture_results])
+    f = frames(results, include_mock=False)
+    pairs = choose_pairs(f.board, f.verdicts, f.runs, [], 20)
+    assert len(pairs) == 4  # the verdict pair first, then specialist x baseline per suite
+    full, source = compare_pairs(results, pairs, f.verdicts, margin=0.02, alpha=0.05, max_flips=5)
+    assert "compare_runs" in source and len(full) == 4
+    assert all(len(t["flips"]) <= 5 for c in full for t in c["tasks"])
+    monkeypatch.setitem(sys.modules, "specboard.harness.gate", None)  # the import now fails
+    stored, source = compare_pairs(results, pairs, f.verdicts, margin=0.02, alpha=0.05, max_flips=5)
+    assert source == "verdict rows in the input"
+    assert [c["overall"] for c in stored] == ["PASS"]  # only the pair that has verdict rows
+    assert {t["verdict"] for t in stored[0]["tasks"]} == {"PASS"}  # the later gate run's rows
+
+
+def test_refuses_to_replace_other_directories(fixture_results: Path, tmp_path: Path) -> None:
+    other = tmp_path / "docs"
+    other.mkdir()
+    (other / "keep.txt").write_text("precious")
+    with pytest.raises(SiteError, match="not a previous specboard site"):
+        build_site([fixture_results], other)
+    assert (other / "keep.txt").read_text() == "precious"
+    assert not (other / MARKER).exists()
+
+
+def test_bad_input_builds_nothing_unless_skipped(fixture_results: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(fixture_results.read_text() + '{"schema_version": 1, "kind": "sample"}\n')
+    with pytest.raises(BadInputError):
+        build_site([bad], tmp_path / "s")
+    assert not (tmp_path / "s").exists()
+    code = main(["leaderboard", "build", str(bad), "-o", str(tmp_path / "s")])
+    assert code == ExitCode.INVALID_INPUT
+    err = capsys.readouterr().err
+    assert f"{bad}:{len(fixture_results.read_text().splitlines()) + 1}: sample: field" in err
+    assert "--skip-bad-lines" in err
+    code = main(["leaderboard", "build", str(bad), "-o", str(tmp_path / "s"), "--skip-bad-lines"])
+    assert code == ExitCode.PASS
+    assert "were not valid rows and were skipped" in (tmp_path / "s" / "index.html").read_text()
+
+
+def test_cli_errors(fixture_results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert main(["leaderboard", "build", str(empty), "-o", str(tmp_path / "s")]) == ExitCode.INVALID_INPUT
+    assert "no run rows" in capsys.readouterr().err
+    code = main(["leaderboard", "build", str(fixture_results), "-o", str(tmp_path / "s"),
+                 "--compare", "nope", "alsonope"])
+    assert code == ExitCode.INVALID_INPUT
+    assert "no run 'nope'" in capsys.readouterr().err
+    code = main(["leaderboard", "build", str(fixture_results), "-o", str(tmp_path / "s"),
+                 "--asv-html", str(tmp_path)])
+    assert code == ExitCode.INVALID_INPUT and "index.html" in capsys.readouterr().err
+
+
+def test_asv_link_and_pareto_metric(fixture_results: Path, tmp_path: Path) -> None:
+    asv = tmp_path / "asv-html"
+    asv.mkdir()
+    (asv / "index.html").write_text("<html></html>")
+    out = tmp_path / "s"
+    code = main(["leaderboard", "build", str(fixture_results), "-o", str(out), "--asv-html", str(asv),
+                 "--pareto-metric", "bfcl/multiple:accuracy"])
+    assert code == ExitCode.PASS
+    assert 'href="../asv-html/index.html"' in (out / "index.html").read_text()
+    assert 'href="../../asv-html/index.html"' in next((out / "runs").glob("*.html")).read_text()
+    pareto = json.loads((out / "data" / "pareto.json").read_text())
+    assert {(p["task"], p["metric"]) for p in pareto} == {("bfcl/multiple", "accuracy")}
