@@ -20,7 +20,10 @@ spread of files rather than one directory. Three tasks, each runs on any candida
     8–160 bytes without indentation, not a comment, not only brackets). Prompt = the last
     :data:`PROMPT_BYTES` bytes of the corpus document (``// === FILE`` header + text) up
     to and including the line's indentation; greedy generation with stop ``"\\n"``;
-    correct when the output equals the line (trailing whitespace ignored).
+    correct when the output equals the line, leading and trailing whitespace ignored
+    (a BPE model given a prompt that ends inside the indentation often emits one more
+    tab: that is a tokenisation artefact, not a wrong line). An empty output (the model
+    predicted a blank line) is wrong.
 ``threejs/api_cloze``
     Multiple choice among Three.js class names, scored by log-likelihood: every first
     ``new X`` / ``extends X`` / ``new THREE.X`` of a class X defined in ``src/`` in each
@@ -218,6 +221,7 @@ class NextLine(_ThreeTask):
     """Greedy exact-match completion of one held-out line."""
 
     name = "threejs/next_line"
+    version = "2"
     metric = "exact_match"
     batch_size = 8
 
@@ -258,7 +262,7 @@ class NextLine(_ThreeTask):
         gens = candidate.generate(reqs)
         out = []
         for it, g in zip(items, gens, strict=True):
-            text = g.text.split("\n", 1)[0].rstrip()
+            text = g.text.split("\n", 1)[0].strip()
             ok = g.error is None and text == it.target
             out.append(
                 Scored(

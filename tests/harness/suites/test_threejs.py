@@ -117,7 +117,10 @@ def test_oracle_candidate_gets_next_line_and_cloze_right(tmp_path: Path) -> None
     answers = []
     for i, it in enumerate(nxt.items()):
         if i % 2 == 0:  # half right, continuing past the newline as a model would
-            answers.append({"prompt": it.prompt, "output": it.target + "  \n\tnext line"})
+            lead = "\t" if i % 4 == 0 else ""  # an extra indentation tab is not an error
+            answers.append({"prompt": it.prompt, "output": lead + it.target + "  \n\tnext line"})
+        elif i % 3 == 0:  # a blank line is wrong
+            answers.append({"prompt": it.prompt, "output": "\n" + it.target})
     for it in cloze.items():
         answers.append({"context": it.prompt, "continuation": it.target, "logprob": -0.01})
     path = tmp_path / "answers.jsonl"
