@@ -106,7 +106,8 @@ class Limits:
     open_files: int = 64
     """Open file descriptors per process (RLIMIT_NOFILE)."""
     output_bytes: int = 64 << 10
-    """Bytes of stdout and of stderr kept in the result."""
+    """Bytes kept from the start of stdout and of stderr; past that, also the last
+    ``min(4096, output_bytes)`` bytes (where tracebacks are), with an omission marker."""
     output_kill_bytes: int = 8 << 20
     """Total output after which the program is killed."""
     tmp_bytes: int = 64 << 20
@@ -309,6 +310,8 @@ def _collect(
         except OSError:
             pass
     kept = {"stdout": bytearray(), "stderr": bytearray()}
+    tails = {"stdout": bytearray(), "stderr": bytearray()}
+    tail_bytes = min(4096, limits.output_bytes)
     seen = {"stdout": 0, "stderr": 0}
     status_buf = bytearray()
     sel = selectors.DefaultSelector()
@@ -341,6 +344,7 @@ def _collect(
                 room = limits.output_bytes - len(kept[key.data])
                 if room > 0:
                     kept[key.data] += chunk[:room]
+                tails[key.data] = (tails[key.data] + chunk[-tail_bytes:])[-tail_bytes:]
             if seen["stdout"] + seen["stderr"] > limits.output_kill_bytes:
                 killed_for = "output"
                 break
@@ -350,12 +354,11 @@ def _collect(
         proc.stdout.close()
         proc.stderr.close()
     wall = time.monotonic() - t0
-    out = kept["stdout"].decode("utf-8", "replace")
-    err = kept["stderr"].decode("utf-8", "replace")
+    out, err = (_joined(kept[k], tails[k], seen[k]) for k in ("stdout", "stderr"))
     res = SandboxResult(
         status="error", exit_code=None, stdout=out, stderr=err, wall_s=wall, mode=mode,
-        stdout_truncated=seen["stdout"] > len(kept["stdout"]),
-        stderr_truncated=seen["stderr"] > len(kept["stderr"]),
+        stdout_truncated=seen["stdout"] > len(kept["stdout"]) + len(tails["stdout"]),
+        stderr_truncated=seen["stderr"] > len(kept["stderr"]) + len(tails["stderr"]),
     )
     started = status_buf.startswith(b"S")
     report: dict[str, float] | None = None
@@ -375,6 +378,17 @@ def _collect(
     else:
         _classify(res, report, limits)
     return res
+
+
+def _joined(head: bytearray, tail: bytearray, seen: int) -> str:
+    """Head, and the tail after an omission marker when the stream was longer than the head."""
+    beyond = seen - len(head)
+    if beyond <= 0:
+        return head.decode("utf-8", "replace")
+    if beyond <= len(tail):
+        return (head + tail[-beyond:]).decode("utf-8", "replace")
+    marker = f"\n[... {beyond - len(tail)} bytes omitted ...]\n".encode()
+    return (head + marker + tail).decode("utf-8", "replace")
 
 
 def _classify(res: SandboxResult, report: Mapping[str, float], limits: Limits) -> None:
