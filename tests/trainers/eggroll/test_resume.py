@@ -49,5 +49,5 @@ def test_resume_best_and_config_mismatch(tmp_path, corpus, micro_cfg):
     again = Trainer(micro_cfg, out, corpus, resume="best", log=_quiet)
     assert again.st.step == best.step
     np.testing.assert_array_equal(again.st.params["head"], best.arrays["w/head"])
-    with pytest.raises(ck.CheckpointError, match="different config .*seed"):
+    with pytest.raises(ck.CheckpointError, match=r"different config .*seed"):
         Trainer(micro_cfg.override(seed=1), out, corpus, resume="latest", log=_quiet)
