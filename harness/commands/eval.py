@@ -21,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--results", default="results/results.jsonl", help="JSONL file to append to")
     p.add_argument("--task", action="append", help="only these tasks (substring match, repeatable)")
     p.add_argument("--limit", type=int, default=None, help="first N items per task")
+    p.add_argument("--ci", action="store_true", help="each suite's CI-sized subset of items")
     p.add_argument("--repeats", type=int, default=1, help="K samples per item")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--shard", default=None, help="i/N: evaluate every N-th item from offset i")
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     from tqdm import tqdm
 
     suite = load_suite(args.suite)
-    tasks = suite.tasks(limit=args.limit, seed=args.seed)
+    tasks = suite.tasks(limit=args.limit, seed=args.seed, ci=args.ci)
     if args.task:
         tasks = [t for t in tasks if any(sel in t.name for sel in args.task)]
     if not tasks:
