@@ -121,7 +121,11 @@ def candidate_slug(spec: str) -> str:
     _, _, rest = spec.partition(":")
     target, _, query = (rest or spec).partition("?")
     slug = target.replace("/", "_") or spec
-    return slug + ("-" + query.replace("&", "-") if query else "")
+    opts = []
+    for part in query.split("&") if query else []:
+        k, _, v = part.partition("=")
+        opts.append(f"{k}={Path(v).name}" if "/" in v else part)
+    return "-".join([slug, *opts])
 
 
 # ----------------------------------------------------------------------------- state
