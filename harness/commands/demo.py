@@ -1,0 +1,155 @@
+"""``specboard demo``: the main job, end to end, on a fresh machine.
+
+1. ``prefetch``: fetch (or just verify) the pinned artifacts.
+2. ``train``: an EGGROLL int8 specialist on the Three.js train split for a bounded time
+   (the trainer gets SIGINT when the budget is spent: it saves a checkpoint and exits);
+   optionally (``--distill``) a distilled student too.
+3. ``evaluate``: the specialist, ``baseline:smollm2-135m`` and the ``ngram:threejs-5`` floor
+   on the Three.js suite (CI subset) and the BFCL CI subset.
+4. ``efficiency``: params, bytes, peak RSS and speed of each candidate.
+5. ``gate``: the baseline model's BFCL run against the committed ``baselines/bfcl`` rows.
+6. ``leaderboard``: the static site from every row, into ``--out`` (default ``site/``).
+
+Every step is a ``specboard`` subprocess (its own threads and memory; its progress goes
+straight to the terminal). Finished steps are recorded in ``WORK/demo-state.json`` and
+skipped when the demo is run again; an interrupted training resumes from its latest
+checkpoint and interrupted evaluations resume from the results file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from specboard.harness.exitcodes import ExitCode
+
+BASELINE = "baseline:smollm2-135m"
+FLOOR = "ngram:threejs-5"
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("demo", help="the main job: prefetch, train, evaluate, gate, build the board",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--work", default="runs/demo", help="working directory (checkpoints, results)")
+    p.add_argument("--out", default="site", help="where the leaderboard is written")
+    p.add_argument("--train-minutes", type=float, default=6.0, help="EGGROLL training budget")
+    p.add_argument("--preset", default="small", help="EGGROLL preset")
+    p.add_argument("--distill", action="store_true", help="also distil a small student (slower)")
+    p.add_argument("--threads", type=int, default=None, help="threads per step (default: all cores)")
+    p.add_argument("--fresh", action="store_true", help="ignore what earlier demo runs finished")
+    p.set_defaults(func=run)
+
+
+class Demo:
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.work = Path(args.work)
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.results = self.work / "results.jsonl"
+        self.state_file = self.work / "demo-state.json"
+        self.done: dict[str, float] = {}
+        if self.state_file.exists() and not args.fresh:
+            self.done = json.loads(self.state_file.read_text())
+        self.env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", TOKENIZERS_PARALLELISM="false")
+        if args.threads:
+            self.env.update(NUMBA_NUM_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads),
+                            SPECBOARD_THREADS=str(args.threads))
+
+    def _mark(self, step: str, started: float) -> None:
+        from specboard.harness.store import atomic_write_text
+
+        self.done[step] = round(time.monotonic() - started, 1)
+        atomic_write_text(self.state_file, json.dumps(self.done, indent=1))
+
+    def specboard(self, argv: Sequence[str], *, timeout: float | None = None, offline: bool = True) -> int:
+        cmd = [sys.executable, "-m", "specboard.harness.cli", *(["--offline"] if offline else []), *argv]
+        print(f"\n$ specboard {' '.join(cmd[3:])}", flush=True)
+        proc = subprocess.Popen(cmd, env=self.env)
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            print(f"[demo] time budget reached: asking {argv[0]} to save and stop", flush=True)
+            proc.send_signal(signal.SIGINT)
+            try:
+                return proc.wait(timeout=300)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                return proc.wait()
+        except KeyboardInterrupt:
+            proc.send_signal(signal.SIGINT)
+            proc.wait()
+            raise
+
+    def step(self, name: str, argv: Sequence[str], *, ok: Sequence[int] = (0,), always: bool = False,
+             **kw: object) -> None:
+        if name in self.done and not always:
+            print(f"[demo] {name}: done in an earlier run ({self.done[name]} s), skipping", flush=True)
+            return
+        started = time.monotonic()
+        rc = self.specboard(argv, **kw)  # type: ignore[arg-type]
+        if rc not in ok:
+            raise SystemExit(f"[demo] step {name!r} failed with exit code {rc}; fix it and run the demo again")
+        if not always:
+            self._mark(name, started)
+
+    def egg_dir(self) -> Path:
+        return self.work / "eggroll"
+
+    def candidates(self) -> list[str]:
+        specs = [f"eggroll:{self.egg_dir()}", BASELINE, FLOOR]
+        if self.args.distill:
+            specs.append(f"hf:{self.work / 'student' / 'final'}?family=specialist")
+        return specs
+
+    def latest_run(self, suite: str, candidate: str) -> str | None:
+        from specboard.harness.store import read_rows
+
+        runs = [r for r in read_rows(self.results).runs().values()
+                if r.protocol.suite == suite and r.candidate.name == candidate and r.status == "finished"]
+        return max(runs, key=lambda r: r.started_at).run_id if runs else None
+
+    def run(self) -> ExitCode:
+        a = self.args
+        t0 = time.monotonic()
+        self.step("prefetch", ["prefetch"], offline=False)
+        egg = self.egg_dir()
+        resume = ["--resume", "latest"] if any(egg.glob("ckpt*")) else ["--preset", a.preset]
+        self.step("train-eggroll",
+                  ["train", "eggroll", *resume, "--out", str(egg), "--no-progress",
+                   *(["--threads", str(a.threads)] if a.threads else [])],
+                  ok=(int(ExitCode.PASS), int(ExitCode.INTERRUPTED)), timeout=a.train_minutes * 60)
+        if a.distill:
+            self.step("train-distill", ["train", "distill", "--preset", "tiny", "--out", str(self.work / "student")])
+        for spec in self.candidates():
+            short = spec.split("?")[0]
+            self.step(f"eval-threejs-{short}", ["eval", "--suite", "threejs", "--ci", "--candidate", spec,
+                                                "--results", str(self.results)])
+        for spec in (BASELINE, f"eggroll:{egg}"):
+            self.step(f"eval-bfcl-{spec}", ["eval", "--suite", "bfcl", "--ci", "--candidate", spec,
+                                            "--results", str(self.results)])
+        for spec in self.candidates():
+            self.step(f"bench-{spec.split('?')[0]}", ["bench", "candidate", "--candidate", spec,
+                                                      "--results", str(self.results),
+                                                      "--threads", str(a.threads or 1)])
+        run_id = self.latest_run("bfcl", BASELINE)
+        if run_id is not None:
+            self.step("gate-bfcl", ["gate", "--candidate-results", str(self.results), "--run-id", run_id,
+                                    "--baseline", "baselines/bfcl", "--inconclusive", "pass",
+                                    "--output", str(self.results)],
+                      ok=(int(ExitCode.PASS), int(ExitCode.FAIL), int(ExitCode.INCONCLUSIVE)))
+        # The board is cheap and reads every row: always rebuilt.
+        self.step("leaderboard", ["leaderboard", "build", str(self.results), "-o", a.out], always=True)
+        print(f"\n[demo] finished in {time.monotonic() - t0:.0f} s. Results: {self.results}")
+        print(f"[demo] open {Path(a.out).resolve() / 'index.html'}")
+        return ExitCode.PASS
+
+
+def run(args: argparse.Namespace) -> ExitCode:
+    return Demo(args).run()
