@@ -265,7 +265,21 @@ def _spawn_and_collect(
         finally:
             os.close(read_fd)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        _remove(workdir)
+
+
+def _remove(workdir: str) -> None:
+    """Delete the working directory even if the program chmod-ed parts of it to 000."""
+    try:
+        os.chmod(workdir, 0o700)
+        for root, dirs, _ in os.walk(workdir):  # top-down: fix a directory before entering it
+            for d in dirs:
+                path = os.path.join(root, d)
+                if not os.path.islink(path):
+                    os.chmod(path, 0o700)
+    except OSError:
+        pass
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _kill_tree(proc: subprocess.Popen[bytes]) -> None:

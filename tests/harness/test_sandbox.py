@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import threading
 import uuid
 from pathlib import Path
@@ -286,3 +287,21 @@ def test_weaker_modes_still_enforce_limits(weaker: str) -> None:
         res = run_python("import socket\nsocket.create_connection(('1.1.1.1', 53), timeout=2)\n",
                          limits=FAST, mode=m)
         assert res.status == "failed" and ("unreachable" in res.reason or "OSError" in res.reason)
+
+
+def test_working_directory_is_removed_even_when_locked(mode: str, outside_dir: Path) -> None:
+    token = f"mark-{uuid.uuid4().hex}"
+    mode_before = outside_dir.stat().st_mode
+    code = (
+        "import os\n"
+        f"open({token!r}, 'w').write('x')\n"
+        "os.makedirs('a/b')\n"
+        "open('a/b/f', 'w').write('x')\n"
+        f"os.symlink({str(outside_dir)!r}, 'a/link')\n"
+        "os.chmod('a/b', 0)\n"
+        "os.chmod('a', 0)\n"
+    )
+    res = run_python(code, limits=FAST, mode=mode)
+    assert res.status == "passed", res
+    assert list(Path(tempfile.gettempdir()).glob(f"specboard-sbx-*/{token}")) == []
+    assert outside_dir.stat().st_mode == mode_before  # cleanup never follows the symlink
