@@ -103,7 +103,7 @@ _PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "distill": {
         # ~1.6 M params (mostly the 49,152 × 32 tied embedding): CI smoke runs.
         "tiny": dict(hidden_size=32, layers=2, heads=2, kv_heads=1, intermediate_size=64,
-                     seq_len=64, batch_size=4, steps=10, lr=3e-3, warmup_steps=2,
+                     seq_len=32, batch_size=4, steps=10, lr=3e-3, warmup_steps=2,
                      save_every=5, log_every=1, max_docs=12, top_k=8, teacher_batch=4),
         # ~17 M params: a 10-30 minute CPU run.
         "small": dict(hidden_size=256, layers=6, heads=4, kv_heads=2, intermediate_size=688,

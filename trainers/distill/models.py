@@ -96,14 +96,23 @@ def _convert_gguf_fallback(artifact: str) -> Path:
     return out
 
 
+_TOKENIZER_SHA: dict[str, str] = {}
+
+
 def tokenizer_sha256(tokenizer: Any) -> str:
-    """sha256 of what decides token ids: the fast tokenizer's full JSON, else the vocab."""
+    """sha256 of what decides token ids: the fast tokenizer's full JSON (minus its
+    truncation/padding state), else the vocab. Memoised per process on the raw JSON."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:
-        spec = json.loads(backend.to_str())
-        spec.pop("truncation", None)
-        spec.pop("padding", None)
-        text = json.dumps(spec, sort_keys=True)
+        raw = backend.to_str()
+        raw_key = hashlib.sha256(raw.encode()).hexdigest()
+        if raw_key not in _TOKENIZER_SHA:
+            spec = json.loads(raw)
+            spec.pop("truncation", None)
+            spec.pop("padding", None)
+            canon = json.dumps(spec, sort_keys=True)
+            _TOKENIZER_SHA[raw_key] = hashlib.sha256(canon.encode()).hexdigest()
+        return _TOKENIZER_SHA[raw_key]
     else:
         text = json.dumps(sorted(tokenizer.get_vocab().items()))
     return hashlib.sha256(text.encode()).hexdigest()
