@@ -479,8 +479,11 @@ def _resolve(requested: str) -> str:
     raise SandboxUnavailableError(
         "REFUSING to run model-generated code: no sandbox works on this machine ("
         + "; ".join(problems)
-        + "). Install bubblewrap (apt-get install bubblewrap; on Ubuntu 24.04 also allow "
-        "unprivileged user namespaces for it), or opt out explicitly and at your own risk "
+        + "). Install bubblewrap (apt-get install bubblewrap); where unprivileged user "
+        "namespaces are restricted (Ubuntu >= 23.10, GitHub's ubuntu-24.04 runners: 'setting up "
+        "uid map: Permission denied') also run `sudo sysctl -w "
+        "kernel.apparmor_restrict_unprivileged_userns=0` or give bwrap an AppArmor profile. "
+        "Or opt out explicitly and at your own risk "
         f"with {ENV_VAR}=unsafe-no-namespace."
     )
 
