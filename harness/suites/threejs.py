@@ -28,9 +28,11 @@ spread of files rather than one directory. Three tasks, each runs on any candida
     Multiple choice among Three.js class names, scored by log-likelihood: every first
     ``new X`` / ``extends X`` / ``new THREE.X`` of a class X defined in ``src/`` in each
     held-out file, except classes defined in that same file. Context = the preceding
-    :data:`PROMPT_BYTES` bytes of the document; choices = X and the :data:`DISTRACTORS`
-    other ``src/`` classes whose names share the longest prefix or suffix with X (ties by
-    hash), each scored as a continuation that includes the word-boundary space (as in
+    :data:`PROMPT_BYTES` bytes of the document; choices = X and :data:`DISTRACTORS`
+    other ``src/`` classes: first classes the same file names (its imports and uses, so
+    the choice turns on what fits here, not on which name is more common), in hash
+    order, then classes whose names share the longest prefix or suffix with X (ties by
+    hash). Each is scored as a continuation that includes the word-boundary space (as in
     lm-eval) and the character that follows X in the file (``(``, `` ``, ...), so a
     longer name like ``Vector3Uniform`` is not favoured or penalised just for stopping
     early; correct when X has the highest total log-likelihood.
@@ -290,8 +292,9 @@ def api_classes() -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
-def distractors(gold: str, pool: Sequence[str], k: int = DISTRACTORS) -> list[str]:
-    """The ``k`` names most like ``gold``: longest shared prefix or suffix, ties by hash."""
+def distractors(gold: str, pool: Sequence[str], k: int = DISTRACTORS, prefer: Sequence[str] = ()) -> list[str]:
+    """``k`` names other than ``gold``: from ``prefer`` first (in hash order), then the
+    names of ``pool`` most like ``gold`` (longest shared prefix or suffix, ties by hash)."""
 
     def common(a: str, b: str) -> int:
         n = 0
@@ -302,8 +305,9 @@ def distractors(gold: str, pool: Sequence[str], k: int = DISTRACTORS) -> list[st
     def shared(a: str, b: str) -> int:
         return max(common(a, b), common(a[::-1], b[::-1]))
 
-    others = [n for n in pool if n != gold]
-    return sorted(others, key=lambda n: (-shared(gold, n), _h(f"{gold}|{n}")))[:k]
+    first = sorted({n for n in prefer if n != gold}, key=lambda n: _h(f"{gold}|{n}"))[:k]
+    others = [n for n in pool if n != gold and n not in first]
+    return first + sorted(others, key=lambda n: (-shared(gold, n), _h(f"{gold}|{n}")))[: k - len(first)]
 
 
 _USE = re.compile(r"\b(?:new|extends)\s+(?:THREE\.)?([A-Z]\w*)\b")
@@ -313,6 +317,7 @@ class ApiCloze(_ThreeTask):
     """Which Three.js class comes next? Multiple choice by log-likelihood."""
 
     name = "threejs/api_cloze"
+    version = "2"
     metric = "accuracy"
     batch_size = 16
 
@@ -327,6 +332,7 @@ class ApiCloze(_ThreeTask):
             doc = f.document
             header = len(doc) - len(f.text)
             seen = set(re.findall(r"^(?:export\s+)?class\s+([A-Z]\w*)", f.text, re.M))  # defined here
+            in_file = sorted(api & set(re.findall(r"\b[A-Z]\w*\b", f.text)))
             for m in _USE.finditer(f.text):
                 gold = m.group(1)
                 if gold not in api or gold in seen:
@@ -336,7 +342,7 @@ class ApiCloze(_ThreeTask):
                 lead = " " if doc[start - 1] == " " else ""
                 follow = f.text[m.end(1) : m.end(1) + 1]
                 context = tail_bytes(doc[: start - len(lead)], PROMPT_BYTES)
-                names = sorted([gold, *distractors(gold, pool)], key=lambda n: _h(f"{f.path}|{m.start(1)}|{n}"))
+                names = sorted([gold, *distractors(gold, pool, prefer=in_file)], key=lambda n: _h(f"{f.path}|{m.start(1)}|{n}"))
                 out.append(
                     Item(
                         id=f"{f.path}@{m.start(1)}",
