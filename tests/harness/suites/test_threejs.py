@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -72,8 +73,16 @@ def test_cloze_choices() -> None:
         assert all(c.strip(" (){.,;").strip() in api for c in choices)
         gold = it.target.strip(" (){.,;")
         assert f"class {gold} " not in texts[str(it.data["file"])]
-    assert suite.distractors("Vector3", ["Vector2", "Box3", "Mesh", "Vector3", "Vector4", "Light"]) == [
-        "Vector2", "Vector4", "Box3"]
+    pool = ["Vector2", "Box3", "Mesh", "Vector3", "Vector4", "Light"]
+    assert suite.distractors("Vector3", pool) == ["Vector2", "Vector4", "Box3"]
+    assert suite.distractors("Vector3", pool, prefer=["Vector3", "Mesh"]) == ["Mesh", "Vector2", "Vector4"]
+    # distractors come from the classes the file itself names, when it names enough
+    items = suite.tasks()[2].items()
+    named = 0
+    for it in items:
+        others = [c.strip(" (){.,;") for i, c in enumerate(it.data["choices"]) if i != it.data["gold"]]
+        named += all(re.search(rf"\b{o}\b", texts[str(it.data["file"])]) for o in others)
+    assert named > len(items) / 2
 
 
 class ByFileBpb(CandidateBase):
