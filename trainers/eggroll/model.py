@@ -146,13 +146,22 @@ def _member_vec(w: np.ndarray, e: np.ndarray | None, rows: int) -> np.ndarray:
 
 
 def _layernorm_members(x: np.ndarray, g: np.ndarray, e: np.ndarray | None) -> np.ndarray:
-    """Integer LN (same arithmetic as ``ops.layernorm``) with per-member gains when noisy."""
+    """Integer LN (same arithmetic as ``ops.layernorm``) with per-member gains when noisy.
+
+    ``x`` is int8[R, n] with R = T·P rows in time-major order (row r is member r % P).
+    The division runs in float32, which is exact here: ``x·g`` (|x·g| < 2**15) is exact, and
+    a non-integer quotient ``a / mean`` (mean ≤ 127) is ≥ 1/127 from every integer while the
+    float32 rounding error is < 2**-24 · 2**15 = 0.002, so ``floor`` equals ``//``.
+    """
     if e is None:
         return ops.layernorm(x, g)
-    x32 = x.astype(np.int32)
-    mean = np.maximum(1, np.abs(x32).sum(axis=1) // x.shape[1])
-    gm = _member_vec(g, e, x.shape[0])
-    return np.clip((x32 * gm) // mean[:, None], -127, 127).astype(np.int8)
+    rows, n = x.shape
+    members = 2 * e.shape[0]
+    gm = _member_vec(g, e, members).astype(np.float32)                 # [P, n]
+    mean = np.maximum(1, np.abs(x).sum(axis=1, dtype=np.int32) // n).astype(np.float32)
+    x3 = x.reshape(rows // members, members, n).astype(np.float32)
+    q = np.floor(x3 * gm[None] / mean.reshape(rows // members, members, 1))
+    return np.clip(q, -127, 127).astype(np.int8).reshape(rows, n)
 
 
 class EggModel:
