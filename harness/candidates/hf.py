@@ -50,6 +50,9 @@ from specboard.harness.schema import CandidateInfo
 PROVENANCE_FILE = "specboard_provenance.json"
 CONVERSION_FILE = "specboard_conversion.json"
 DTYPES = {"fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16"}
+SHARED_ROWS = 4
+"""Continuation rows per shared-context batch, per context slot: a batch runs ``batch_size``
+contexts, then up to ``SHARED_ROWS × batch_size`` (short) continuations on their cache."""
 LOGIT_CHUNK_ELEMENTS = 1 << 24  # at most 16 M fp32 logits (64 MB) alive at a time
 
 
@@ -207,6 +210,7 @@ class HFCandidate(CandidateBase):
         self.load_s = time.perf_counter() - t0
         torch.set_num_threads(self.threads)
         self._softcap = getattr(cfg, "final_logit_softcapping", None)
+        self._window = getattr(cfg, "sliding_window", None) if "sliding_attention" in (getattr(cfg, "layer_types", None) or []) else None
         tok = self.tokenizer
         self.prefix_token_id = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
         self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
@@ -273,6 +277,69 @@ class HFCandidate(CandidateBase):
 
     def _base(self) -> Any:
         return getattr(self.model, self.model.base_model_prefix)
+
+    def _score_tree(self, groups: list[tuple[list[int], list[list[int]]]]) -> list[list[tuple[float, bool]]]:
+        """Score several continuations per context in ONE packed row per context.
+
+        A row is the context followed by every continuation (minus its last token) as a
+        separate branch; a 4-D attention mask lets each branch see the whole context and its
+        own earlier tokens only, and position ids restart at the context's end in every
+        branch. So the context's keys/values are computed once and shared by all branches,
+        with no cache copies and no per-choice padding.
+        """
+        import torch
+
+        base = self._base()
+        rows = []
+        for ctx, conts in groups:
+            toks, pos, branch = list(ctx), list(range(len(ctx))), [0] * len(ctx)
+            for j, c in enumerate(conts, start=1):
+                toks += c[:-1]
+                pos += range(len(ctx), len(ctx) + len(c) - 1)
+                branch += [j] * (len(c) - 1)
+            rows.append((toks, pos, branch))
+        B, L = len(rows), max(len(r[0]) for r in rows)
+        ids = torch.full((B, L), self.pad_id, dtype=torch.long)
+        pos_t = torch.zeros((B, L), dtype=torch.long)
+        br = torch.full((B, L), -1, dtype=torch.long)  # -1: padding
+        for i, (toks, pos, branch) in enumerate(rows):
+            ids[i, :len(toks)] = torch.tensor(toks)
+            pos_t[i, :len(toks)] = torch.tensor(pos)
+            br[i, :len(toks)] = torch.tensor(branch)
+        idx = torch.arange(L)
+        q, k = br[:, :, None], br[:, None, :]
+        allowed = (idx[None, :, None] >= idx[None, None, :]) & (k >= 0) & ((k == 0) | (k == q))
+        allowed |= torch.eye(L, dtype=torch.bool)[None]  # padding rows attend to themselves
+        dtype = self.model.dtype
+        mask = torch.zeros((B, 1, L, L), dtype=dtype).masked_fill_(~allowed[:, None], torch.finfo(dtype).min)
+        h = base(input_ids=ids, attention_mask=mask, position_ids=pos_t, use_cache=False).last_hidden_state
+        # (row, position, target, group, continuation) for every scored token
+        at_r, at_p, tgt, owner = [], [], [], []
+        n_out = 0
+        for i, (ctx, conts) in enumerate(groups):
+            start = len(ctx)
+            for c in conts:
+                at_r.append(i)
+                at_p.append(len(ctx) - 1)
+                tgt.append(c[0])
+                owner.append(n_out)
+                for m in range(len(c) - 1):
+                    at_r.append(i)
+                    at_p.append(start + m)
+                    tgt.append(c[m + 1])
+                    owner.append(n_out)
+                start += len(c) - 1
+                n_out += 1
+        lp, gr = self._head_logprobs(h[torch.tensor(at_r), torch.tensor(at_p)], torch.tensor(tgt))
+        own = torch.tensor(owner)
+        tot = torch.zeros(n_out).index_add_(0, own, lp)
+        bad = torch.zeros(n_out).index_add_(0, own, (~gr).float())
+        flat = [(float(a), bool(b == 0)) for a, b in zip(tot, bad, strict=True)]
+        out, at = [], 0
+        for _, conts in groups:
+            out.append(flat[at:at + len(conts)])
+            at += len(conts)
+        return out
 
     def _score_shared(self, groups: list[tuple[list[int], list[list[int]]]]) -> list[list[tuple[float, bool]]]:
         """Score several continuations per context, running each context once.
@@ -359,7 +426,11 @@ class HFCandidate(CandidateBase):
         return [(float(a), bool(b == 0)) for a, b in zip(tot, bad, strict=True)]
 
     # ------------------------------------------------------------------ protocol
-    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest], *, shared: bool = True) -> list[LoglikelihoodResult]:
+    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest], *,
+                      shared: bool | str = True) -> list[LoglikelihoodResult]:
+        """``shared``: True/"tree" packs each context's continuations into one row (falling
+        back to the KV-cache path when the packed row exceeds the window), "cache" always
+        repeats the context's KV cache per continuation, False scores every pair separately."""
         import torch
 
         encoded = [self.encode_pair(r.context, r.continuation) for r in requests]
@@ -382,19 +453,34 @@ class HFCandidate(CandidateBase):
             by_ctx: dict[tuple[int, ...], list[int]] = defaultdict(list)
             for i in rest:
                 by_ctx[tuple(encoded[i][0])].append(i)
-            ctxs = sorted(by_ctx, key=len, reverse=True)
+
+            def packed_len(c: tuple[int, ...]) -> int:
+                return len(c) + sum(len(encoded[i][1]) - 1 for i in by_ctx[c])
+
+            limit = min(self.max_length, self._window or self.max_length)
+            tree = [c for c in by_ctx if shared in (True, "tree") and packed_len(c) <= limit]
+            cached = [c for c in by_ctx if c not in set(tree)]
+
+            def emit(batch: list[tuple[int, ...]], scorer: Any) -> None:
+                groups = [(list(c), [encoded[i][1] for i in by_ctx[c]]) for c in batch]
+                for c, scored in zip(batch, scorer(groups), strict=True):
+                    for i, (lp, g) in zip(by_ctx[c], scored, strict=True):
+                        results[i] = LoglikelihoodResult(lp, g, len(encoded[i][1]))
+
+            tree.sort(key=packed_len, reverse=True)
+            for k in range(0, len(tree), self.batch_size):
+                emit(tree[k:k + self.batch_size], self._score_tree)
+            cached.sort(key=len, reverse=True)
             batch: list[tuple[int, ...]] = []
             n_rows = 0
-            for ctx in [*ctxs, None]:
-                if ctx is not None and (n_rows + len(by_ctx[ctx]) <= self.batch_size or not batch):
+            for ctx in [*cached, None]:
+                if ctx is not None and (not batch or (len(batch) < self.batch_size
+                                                        and n_rows + len(by_ctx[ctx]) <= SHARED_ROWS * self.batch_size)):
                     batch.append(ctx)
                     n_rows += len(by_ctx[ctx])
                     continue
                 if batch:
-                    groups = [(list(c), [encoded[i][1] for i in by_ctx[c]]) for c in batch]
-                    for c, scored in zip(batch, self._score_shared(groups), strict=True):
-                        for i, (lp, g) in zip(by_ctx[c], scored, strict=True):
-                            results[i] = LoglikelihoodResult(lp, g, len(encoded[i][1]))
+                    emit(batch, self._score_shared)
                 batch, n_rows = ([ctx], len(by_ctx[ctx])) if ctx is not None else ([], 0)
         return [r for r in results if r is not None]
 

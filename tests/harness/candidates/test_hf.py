@@ -75,12 +75,28 @@ def test_loglikelihood_matches_direct_forward(fp32: HFCandidate) -> None:
     assert got[0].logprob > got[1].logprob  # Paris beats London
 
 
-def test_shared_context_equals_separate_scoring(fp32: HFCandidate) -> None:
-    shared = fp32.loglikelihood(REQS)
-    separate = fp32.loglikelihood(REQS, shared=False)
+@pytest.mark.parametrize("mode", ["tree", "cache"])
+def test_shared_context_equals_separate_scoring(fp32: HFCandidate, mode: str) -> None:
+    # several contexts of different lengths, with 1..4 continuations of different lengths
+    reqs = REQS + [R("Question: which is a mammal?\nAnswer:", x) for x in (" whale", " shark", " a very large trout", " eel")]
+    shared = fp32.loglikelihood(reqs, shared=mode)
+    separate = fp32.loglikelihood(reqs, shared=False)
     for a, b in zip(shared, separate, strict=True):
         assert a.logprob == pytest.approx(b.logprob, abs=2e-3)
         assert a.is_greedy == b.is_greedy
+        assert a.n_tokens == b.n_tokens
+
+
+def test_tree_falls_back_to_cache_past_the_window(fp32: HFCandidate) -> None:
+    reqs = [R("The capital of France is", x) for x in (" Paris", " London", " a large city")]
+    saved = fp32._window
+    try:
+        fp32._window = 6  # packed row (5 context + 3 branch tokens) no longer fits
+        narrow = fp32.loglikelihood(reqs)
+    finally:
+        fp32._window = saved
+    for a, b in zip(narrow, fp32.loglikelihood(reqs, shared=False), strict=True):
+        assert a.logprob == pytest.approx(b.logprob, abs=2e-3)
 
 
 def test_batched_equals_unbatched(fp32: HFCandidate, bf16: HFCandidate) -> None:
