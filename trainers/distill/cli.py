@@ -37,6 +37,8 @@ def add_common_arguments(parser: argparse.ArgumentParser, kind: str) -> None:
     e = parser.add_argument_group("train-time evaluation")
     e.add_argument("--eval-suite", action="append", default=[], metavar="SUITE",
                    help="evaluate checkpoints on this suite's tasks (repeatable), e.g. threejs")
+    e.add_argument("--eval-task", action="append", default=[], metavar="TASK",
+                   help="keep only these tasks of the suites (e.g. threejs/heldout_bpb; repeatable)")
     e.add_argument("--eval-every", dest="eval_every", type=int, help="evaluate every N steps (and at the end)")
     e.add_argument("--eval-limit", type=int, help="items per task")
     e.add_argument("--eval-full", action="store_true", help="full suites instead of their CI-sized subsets")
@@ -70,6 +72,12 @@ def eval_tasks(args: argparse.Namespace) -> list[Any]:
     for name in args.eval_suite:
         mod = load_suite(name)
         tasks += mod.tasks(ci=not args.eval_full, limit=args.eval_limit, seed=getattr(args, "seed", 0) or 0)
+    if args.eval_task:
+        known = [t.name for t in tasks]
+        unknown = sorted(set(args.eval_task) - set(known))
+        if unknown:
+            raise KeyError(f"--eval-task {', '.join(unknown)} not in the chosen suites; known: {', '.join(known)}")
+        tasks = [t for t in tasks if t.name in args.eval_task]
     return tasks
 
 

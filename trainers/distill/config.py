@@ -70,6 +70,10 @@ class DistillConfig(TrainCommon):
     student_init: str | None = None
     """An existing HF dir to start the student from (must share the teacher's tokenizer);
     None builds a fresh student from the architecture fields below."""
+    init_from_teacher: bool = True
+    """Initialise the student's (tied) embedding with the teacher's embedding matrix
+    projected onto its top ``hidden_size`` principal components (cheap, and token
+    meaning need not be learnt from scratch); False: random init."""
     hidden_size: int = 256
     layers: int = 6
     heads: int = 4

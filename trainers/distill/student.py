@@ -8,6 +8,7 @@ fields after seeding, so the same seed gives the same initial weights.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from specboard.trainers.distill.config import DistillConfig
@@ -31,6 +32,44 @@ def build_student(cfg: DistillConfig, tokenizer: Any, vocab_size: int) -> Any:
         pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
     )
     return LlamaForCausalLM(conf)
+
+
+def init_embeddings_from_teacher(student: Any, teacher_dir: Path) -> dict[str, float]:
+    """Set the student's tied embedding to the teacher's, PCA-projected to the student width.
+
+    E (vocab × d_teacher) is centred, its top ``h`` right singular vectors V_h taken
+    (``torch.linalg.svd`` of the d × d covariance, deterministic on CPU), and E·V_h is
+    rescaled to the student's initial embedding std so the first layers see the usual
+    scale. Returns the fraction of variance kept.
+    """
+    import torch
+    from safetensors import safe_open
+
+    emb = student.get_input_embeddings().weight
+    h = emb.shape[1]
+    name = None
+    files = sorted(Path(teacher_dir).glob("*.safetensors"))
+    for f in files:
+        with safe_open(f, "pt") as st:
+            for k in st.keys():
+                if k.endswith("embed_tokens.weight"):
+                    name, E = k, st.get_tensor(k).float()
+                    break
+        if name:
+            break
+    if name is None:
+        raise ValueError(f"no embed_tokens.weight in {teacher_dir}; set init_from_teacher = false")
+    if E.shape[0] != emb.shape[0] or E.shape[1] < h:
+        raise ValueError(f"teacher embedding {tuple(E.shape)} cannot initialise a {tuple(emb.shape)} student")
+    centred = E - E.mean(0, keepdim=True)
+    cov = centred.T @ centred
+    eigvals, eigvecs = torch.linalg.eigh(cov.double())
+    top = eigvecs[:, -h:].flip(-1).float()
+    proj = centred @ top
+    with torch.no_grad():
+        emb.copy_(proj * (emb.std() / proj.std()))
+    kept = float(eigvals[-h:].sum() / eigvals.sum())
+    return {"pca_variance_kept": round(kept, 4)}
 
 
 def count_params(model: Any) -> int:

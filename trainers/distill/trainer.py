@@ -49,6 +49,7 @@ from specboard.trainers.distill.student import (
     count_params,
     estimate_peak_bytes,
     estimate_student_params,
+    init_embeddings_from_teacher,
 )
 from specboard.trainers.distill.topk_cache import TopKCache, hf_teacher_fn
 from transformers import Trainer
@@ -140,6 +141,9 @@ def train_distill(
             raise ValueError(f"student vocab {student.config.vocab_size} != teacher vocab {vocab}")
     else:
         student = build_student(cfg, tokenizer, vocab)
+    init_info: dict[str, Any] = {}
+    if cfg.init_from_teacher and not cfg.student_init:  # also on resume: same provenance
+        init_info = init_embeddings_from_teacher(student, teacher_dir)
     n_params = count_params(student)
 
     teacher_params = int(getattr(teacher_conf, "num_parameters", 0) or 0) or _rough_params(teacher_conf)
@@ -166,7 +170,7 @@ def train_distill(
         return {
             "trainer": "distill", "step": step, "tokens_seen": tokens_seen(cfg, step),
             **data.provenance(), "teacher": cfg.teacher, "teacher_revision": teacher_rev,
-            "params": n_params, "seed": cfg.seed, "config": to_dict(cfg),
+            "params": n_params, "seed": cfg.seed, "config": to_dict(cfg), **init_info,
         }
 
     def export_eval(model: Any, step: int) -> Path:

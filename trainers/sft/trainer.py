@@ -47,11 +47,12 @@ from specboard.trainers.distill.student import check_memory, count_params, estim
 from specboard.trainers.distill.trainer import _info_updates
 
 
-def _merged(model: Any) -> Any:
-    """A merged plain-transformers copy of a peft model (the training model is untouched)."""
+def _merged(model: Any, *, in_place: bool = False) -> Any:
+    """The peft model with adapters merged into plain transformers weights; a copy unless
+    ``in_place`` (the end of training, when the adapter model is no longer needed)."""
     import copy
 
-    return copy.deepcopy(model).merge_and_unload()
+    return (model if in_place else copy.deepcopy(model)).merge_and_unload()
 
 
 def train_sft(
@@ -108,8 +109,8 @@ def train_sft(
             "seed": cfg.seed, "config": to_dict(cfg),
         }
 
-    def export(m: Any, step: int, where: Path) -> Path:
-        return export_model(_merged(m), tok_dir, where, provenance(step))
+    def export(m: Any, step: int, where: Path, in_place: bool = False) -> Path:
+        return export_model(_merged(m, in_place=in_place), tok_dir, where, provenance(step))
 
     history, sigint = LossHistory(), SigintCallback()
     all_callbacks: list[Any] = [ChecksumCallback(), sigint, history]
@@ -131,7 +132,7 @@ def train_sft(
         found = list_checkpoints(out / "checkpoints")
         result.interrupted, result.checkpoint = True, (found[-1] if found else None)
         return result
-    result.final = export(trainer.model, step, out / "final")
+    result.final = export(trainer.model, step, out / "final", in_place=True)
     if hook is not None:
         hook.run_on_dir(result.final, step)  # the final weights are always evaluated
         result.eval_metrics = dict(hook.evaluated)
