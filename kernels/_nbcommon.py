@@ -17,10 +17,12 @@ INT32_MAX = np.int64(2**31 - 1)
 
 
 @njit(cache=True, inline="always")
-def finish(v, p, i, a, xb, pert, ns):  # type: ignore[no-untyped-def]
-    """Exact accumulator ``v`` (int64) + the rank-1 term for member ``p``, output ``i``."""
+def finish(v, p, xbp, aki, pert, ns):  # type: ignore[no-untyped-def]
+    """Exact accumulator ``v`` + the rank-1 term of member ``p`` (``xbp = xb[p]``,
+    ``aki = a[p // 2, i]``), saturated to int32. Scalars only: array arguments to a helper
+    called per element would cost an atomic refcount update each time."""
     if pert:
-        t = (xb[p] * np.int64(a[p // 2, i])) >> ns
+        t = (xbp * aki) >> ns
         if p % 2 == 0:
             v += t
         else:
@@ -29,12 +31,9 @@ def finish(v, p, i, a, xb, pert, ns):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, inline="always")
-def store(v, p, i, shift, mode, out32, out8):  # type: ignore[no-untyped-def]
-    """Store the saturated accumulator or its requantised int8."""
-    if mode == 0:
-        out32[p, i] = np.int32(v)
-    else:
-        out8[p, i] = np.int8(min(max(v >> shift, -127), 127))
+def requant(v, shift):  # type: ignore[no-untyped-def]
+    """``clip(v >> shift, -127, 127)`` as int8."""
+    return np.int8(min(max(v >> shift, -127), 127))
 
 
 @njit(cache=True, parallel=True)
@@ -52,8 +51,8 @@ def member_dots(x, b):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, parallel=True)
-def portable_matmul(x, w, a, xb, pert, ns, shift, mode, out32, out8):  # type: ignore[no-untyped-def]
-    """Plain-loop GEMM + epilogue (no VNNI): the portable fallback, parallel over members."""
+def portable_gemm(x, w, acc):  # type: ignore[no-untyped-def]
+    """Plain-loop ``acc[p, i] = Σ_{j < n_main} x[p, j] w[i, j]`` (the portable fallback)."""
     p_, n = x.shape
     m = w.shape[0]
     for p in prange(p_):
@@ -61,5 +60,25 @@ def portable_matmul(x, w, a, xb, pert, ns, shift, mode, out32, out8):  # type: i
             s = np.int32(0)
             for j in range(n):
                 s += np.int32(x[p, j]) * np.int32(w[i, j])
-            v = finish(np.int64(s), p, i, a, xb, pert, ns)
-            store(v, p, i, shift, mode, out32, out8)
+            acc[p, i] = s
+
+
+@njit(cache=True, parallel=True)
+def epilogue(acc, x, w, n_main, a, xb, pert, ns, shift, mode, out32, out8):  # type: ignore[no-untyped-def]
+    """Add the tail columns ``j >= n_main`` and the rank-1 term to ``acc``, then store the
+    saturated accumulator (``mode == 0``) or its requantised int8 (``mode == 1``)."""
+    p_, m = acc.shape
+    n = x.shape[1]
+    for p in prange(p_):
+        xbp = xb[p] if pert else np.int64(0)
+        k = p // 2 if pert else 0
+        for i in range(m):
+            v = np.int64(acc[p, i])
+            for j in range(n_main, n):
+                v += np.int64(x[p, j]) * np.int64(w[i, j])
+            aki = np.int64(a[k, i]) if pert else np.int64(0)
+            v = finish(v, p, xbp, aki, pert, ns)
+            if mode == 0:
+                out32[p, i] = np.int32(v)
+            else:
+                out8[p, i] = requant(v, shift)

@@ -36,7 +36,6 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
-from specboard.kernels._nbcommon import finish, store
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +91,14 @@ v16 = ir.VectorType(i32, LANES)
 def _dpbusd(builder: ir.IRBuilder) -> ir.Function:
     fnty = ir.FunctionType(v16, [v16, v16, v16])
     return cgutils.get_or_insert_function(builder.module, fnty, _INTRINSIC)
+
+
+def _vzeroupper(builder: ir.IRBuilder) -> None:
+    """Clear the upper zmm/ymm state: without it the scalar epilogue that follows ran ~10×
+    slower (dirty upper state; LLVM did not insert the instruction around the intrinsic)."""
+    fnty = ir.FunctionType(ir.VoidType(), [])
+    builder.call(cgutils.get_or_insert_function(builder.module, fnty,
+                                                "llvm.x86.avx.vzeroupper"), [])
 
 
 def _ptr(context, builder, aryty, ary, offset):  # type: ignore[no-untyped-def]
@@ -154,6 +161,7 @@ def _make_micro(rows: int, mblock: int):  # type: ignore[no-untyped-def]
                     off = ir.Constant(intp, (r * mblock + c) * LANES)
                     dst = builder.bitcast(builder.gep(tbase, [off]), v16.as_pointer())
                     builder.store(builder.load(accs[r * mblock + c]), dst, align=1)
+            _vzeroupper(builder)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -260,40 +268,44 @@ def rowsum4(w):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, boundscheck=False)
-def _tile_epilogue(tile, tstride, p0, cnt, i0, x, w, n_main, rs, a, xb, pert, ns, shift,
-                   mode, out32, out8):  # type: ignore[no-untyped-def]
-    n = x.shape[1]
-    for c in range(cnt):
-        p = p0 + c
-        for r in range(ROWS):
-            i = i0 + r
-            v = np.int64(tile[r * tstride + c]) - np.int64(128) * np.int64(rs[i])
-            for j in range(n_main, n):
-                v += np.int64(x[p, j]) * np.int64(w[i, j])
-            v = finish(v, p, i, a, xb, pert, ns)
-            store(v, p, i, shift, mode, out32, out8)
+def _tiles(xq, wf, rs, acc, n, t0, t1):  # type: ignore[no-untyped-def]
+    """Sequential run of tiles ``t0 .. t1-1``: ``acc[p, i] = Σ_{j<4*(n//4)} x[p, j] w[i, j]``.
+
+    Kept free of per-tile calls with array arguments and of allocations: inside a ``prange``
+    body those cost an atomic refcount/allocator update each (and cache-line ping-pong
+    between threads), which measured 7-50× slower than the arithmetic.
+    """
+    p_, m = acc.shape
+    n4 = n // 4
+    group = 2 * LANES
+    nrow = (m + ROWS - 1) // ROWS
+    tile = np.empty(ROWS * group, dtype=np.int32)
+    for t in range(t0, t1):
+        gi, ri = t // nrow, t % nrow
+        i0 = min(ri * ROWS, m - ROWS)  # the last tile overlaps: it rewrites identical values
+        p0 = gi * group
+        cnt = min(group, p_ - p0)
+        stride = group
+        if cnt > LANES:
+            micro2(xq, gi * 2 * n4 * 64, wf, i0 * n, n, n4, tile)
+        else:
+            micro1(xq, gi * 2 * n4 * 64, wf, i0 * n, n, n4, tile)
+            stride = LANES
+        for c in range(cnt):
+            for r in range(ROWS):
+                acc[p0 + c, i0 + r] = tile[r * stride + c] - np.int32(128) * rs[i0 + r]
 
 
 @njit(cache=True, parallel=True)
-def vnni_matmul(xq, x, w, rs, a, xb, pert, ns, shift, mode, out32, out8):  # type: ignore[no-untyped-def]
-    """Tiled VNNI GEMM + fused epilogue; needs ``m >= ROWS`` and packed ``xq`` (``pack_x``)."""
-    p_, n = x.shape
-    m = w.shape[0]
-    n4 = n // 4
-    group = 2 * LANES
-    ngroups = (p_ + group - 1) // group
-    nrow = (m + ROWS - 1) // ROWS
+def vnni_gemm(xq, w, rs, acc, nchunks):  # type: ignore[no-untyped-def]
+    """``acc[p, i] = Σ_{j < 4*(n//4)} x[p, j] w[i, j]`` from packed ``xq`` (``pack_x``).
+
+    Needs ``m >= ROWS``. Tiles are 8 outputs × 32 members, split into ``nchunks`` contiguous
+    runs, one ``prange`` iteration each.
+    """
+    p_, m = acc.shape
+    n = w.shape[1]
+    total = ((p_ + 2 * LANES - 1) // (2 * LANES)) * ((m + ROWS - 1) // ROWS)
     wf = w.reshape(-1)
-    for t in prange(ngroups * nrow):
-        gi, ri = t // nrow, t % nrow
-        i0 = min(ri * ROWS, m - ROWS)  # the last tile overlaps: it rewrites identical values
-        cnt = min(group, p_ - gi * group)
-        tile = np.empty(ROWS * group, dtype=np.int32)
-        if cnt > LANES:
-            micro2(xq, gi * 2 * n4 * 64, wf, i0 * n, n, n4, tile)
-            _tile_epilogue(tile, group, gi * group, cnt, i0, x, w, 4 * n4, rs, a, xb, pert, ns,
-                           shift, mode, out32, out8)
-        else:
-            micro1(xq, gi * 2 * n4 * 64, wf, i0 * n, n, n4, tile)
-            _tile_epilogue(tile, LANES, gi * group, cnt, i0, x, w, 4 * n4, rs, a, xb, pert, ns,
-                           shift, mode, out32, out8)
+    for ch in prange(nchunks):
+        _tiles(xq, wf, rs, acc, n, ch * total // nchunks, (ch + 1) * total // nchunks)

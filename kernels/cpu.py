@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit, prange
 from specboard.kernels import _validate as V
 from specboard.kernels import reference as R
-from specboard.kernels._nbcommon import member_dots, portable_matmul
+from specboard.kernels._nbcommon import epilogue, member_dots, portable_gemm
 
 log = logging.getLogger(__name__)
 
@@ -117,17 +117,24 @@ def _matmul(x: np.ndarray, w: np.ndarray, a: np.ndarray, b: np.ndarray, ns: int,
     if p_ == 0 or m == 0:
         return out32[:p_, :m] if mode == 0 else out8[:p_, :m]
     use_vnni = path == "vnni" or (path == "auto" and _vnni_ready())
+    acc = out32 if mode == 0 else np.empty((p_, m), dtype=np.int32)
+    n_main = n
     if use_vnni and m >= 8 and n >= 4:
         from specboard.kernels import _vnni
         n4 = n // 4
-        x4 = x if n % 4 == 0 else np.ascontiguousarray(x[:, : 4 * n4])
+        n_main = 4 * n4
+        x4 = x if n % 4 == 0 else np.ascontiguousarray(x[:, :n_main])
         xq = _vnni.pack_x(x4.view(np.uint32), p_, 2 * ((p_ + 31) // 32))
-        rs = _vnni.rowsum4(w)
-        _vnni.vnni_matmul(xq.view(np.uint8), x, w, rs, a_, xb, pert, ns, shift, mode, out32,
-                          out8)
+        _vnni.vnni_gemm(xq.view(np.uint8), w, _vnni.rowsum4(w), acc, _chunks())
     else:
-        portable_matmul(x, w, a_, xb, pert, ns, shift, mode, out32, out8)
+        portable_gemm(x, w, acc)
+    epilogue(acc, x, w, n_main, a_, xb, pert, ns, shift, mode, out32, out8)
     return out32 if mode == 0 else out8
+
+
+def _chunks() -> int:
+    import numba
+    return 4 * numba.get_num_threads()
 
 
 def perturbed_matmul(x: Any, w: Any, a: Any, b: Any, *, shift: int, noise_shift: int,
