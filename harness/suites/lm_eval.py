@@ -12,8 +12,9 @@ the requests exactly as ``Task.build_all_requests`` does (``fewshot_context`` +
 (:mod:`specboard.harness.candidates.lm_eval_adapter`), apply the task's filters, and
 score with ``Task.process_results``. A sample row's ``score`` is the task's headline
 metric (:data:`HEADLINE`); every other per-doc metric lm-eval computes goes in
-``extra["lm_eval"]`` and comes back as its own metric row, aggregated by lm-eval's
-aggregation function with lm-eval's stderr. Item ids are doc indices within the split
+``extra["lm_eval"]`` and comes back as its own metric row ``lm_eval:<metric>,<filter>``,
+aggregated by lm-eval's aggregation function with lm-eval's stderr (interval: value ±
+1.96 stderr, clipped to [0, 1] for proportions and to ≥ 1 for perplexity). Item ids are doc indices within the split
 (``subject/index`` for MMLU, ordered round-robin over subjects so a ``--limit`` covers
 many subjects); an item's ``prompt`` is the exact context lm-eval built (for Winogrande,
 which has one context per choice, the JSON list of contexts), so prompt hashes equal
@@ -261,6 +262,13 @@ class LmEvalTask(Task):
             value = float(agg(vals))
             stderr_fn = stderr_for_metric(agg, bootstrap_iters=BOOTSTRAP_ITERS)
             stderr = float(stderr_fn(vals)) if stderr_fn is not None and len(vals) > 1 else None
+            low = high = None
+            if stderr is not None:  # normal interval, clipped to the metric's range
+                low, high = value - 1.959964 * stderr, value + 1.959964 * stderr
+                if all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in vals):
+                    low, high = max(low, 0.0), min(high, 1.0)
+                elif metric == "perplexity":
+                    low = max(low, 1.0)
             out.append(
                 MetricRow(
                     run_id=run_id,
@@ -269,8 +277,8 @@ class LmEvalTask(Task):
                     value=value,
                     n=len(vals),
                     stderr=stderr,
-                    ci_low=None if stderr is None else value - 1.959964 * stderr,
-                    ci_high=None if stderr is None else value + 1.959964 * stderr,
+                    ci_low=low,
+                    ci_high=high,
                     ci_method=None if stderr is None else "normal-lm-eval-stderr",
                     higher_is_better=bool(hib.get(metric, True)),
                     aggregation=getattr(agg, "__name__", "lm-eval"),

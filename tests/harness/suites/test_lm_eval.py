@@ -111,6 +111,8 @@ def test_lambada_perplexity_uses_lm_eval_aggregation(tmp_path: Path) -> None:
 
     assert ppl.value == pytest.approx(math.exp(-sum(lls) / len(lls)))
     assert ppl.higher_is_better is False and ppl.n == 4
+    assert ppl.ci_low is not None and ppl.ci_low >= 1.0  # perplexity's range, not the raw normal bound
+    assert all(0.0 <= (m.ci_low or 0) <= (m.ci_high or 1) <= 1.0 for m in metrics if "acc" in m.metric)
 
 
 def test_unknown_task_is_a_clear_error() -> None:
