@@ -145,7 +145,9 @@ c = json.loads(sys.argv[1]); fd = c["fd"]
 os.set_inheritable(fd, False)
 if c["uid"] is not None:
     os.setgroups([]); os.setgid(c["uid"]); os.setuid(c["uid"])
-ctypes.CDLL(None, use_errno=True).prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
+libc = ctypes.CDLL(None, use_errno=True)
+libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
+libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: the program cannot reach our fds via /proc
 L = c["limits"]
 for name, soft, hard in (("RLIMIT_CORE", 0, 0), ("RLIMIT_CPU", L["cpu"], L["cpu"] + 1),
                          ("RLIMIT_AS", L["as"], L["as"]), ("RLIMIT_FSIZE", L["fsize"], L["fsize"]),
@@ -252,18 +254,21 @@ def _spawn_and_collect(
             argv = _unshare_prefix() + launcher
         else:
             argv = launcher
-        t0 = time.monotonic()
-        try:
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, pass_fds=(write_fd,), env=env, cwd=workdir, process_group=0,
-            )
-        finally:
-            os.close(write_fd)
-        try:
-            return _collect(proc, read_fd, stdin, limits, t0, mode)
-        finally:
-            os.close(read_fd)
+        with tempfile.TemporaryFile() as stdin_file:  # a file, so a full pipe never blocks us
+            stdin_file.write(stdin or b"")
+            stdin_file.seek(0)
+            t0 = time.monotonic()
+            try:
+                proc = subprocess.Popen(
+                    argv, stdin=stdin_file if stdin else subprocess.DEVNULL, stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, pass_fds=(write_fd,), env=env, cwd=workdir, process_group=0,
+                )
+            finally:
+                os.close(write_fd)
+            try:
+                return _collect(proc, read_fd, limits, t0, mode)
+            finally:
+                os.close(read_fd)
     finally:
         _remove(workdir)
 
@@ -313,16 +318,8 @@ def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
-def _collect(
-    proc: subprocess.Popen[bytes], status_fd: int, stdin: bytes | None, limits: Limits, t0: float, mode: str
-) -> SandboxResult:
+def _collect(proc: subprocess.Popen[bytes], status_fd: int, limits: Limits, t0: float, mode: str) -> SandboxResult:
     assert proc.stdout is not None and proc.stderr is not None
-    if stdin and proc.stdin is not None:
-        try:
-            proc.stdin.write(stdin[: 1 << 20])
-            proc.stdin.close()
-        except OSError:
-            pass
     kept = {"stdout": bytearray(), "stderr": bytearray()}
     tails = {"stdout": bytearray(), "stderr": bytearray()}
     tail_bytes = min(4096, limits.output_bytes)
@@ -425,7 +422,10 @@ def _classify(res: SandboxResult, report: Mapping[str, float], limits: Limits) -
     sig = os.WTERMSIG(st)
     res.signal = sig
     res.exit_code = -sig
-    name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+    try:
+        name = signal.Signals(sig).name
+    except ValueError:
+        name = f"signal {sig}"
     if sig == signal.SIGXCPU or (sig == signal.SIGKILL and res.cpu_s >= limits.cpu_s):
         res.status, res.reason = "timeout", f"CPU time limit of {limits.cpu_s} s exceeded"
     elif oom:

@@ -305,3 +305,10 @@ def test_working_directory_is_removed_even_when_locked(mode: str, outside_dir: P
     assert res.status == "passed", res
     assert list(Path(tempfile.gettempdir()).glob(f"specboard-sbx-*/{token}")) == []
     assert outside_dir.stat().st_mode == mode_before  # cleanup never follows the symlink
+
+
+def test_stdin_is_delivered_and_never_blocks(mode: str) -> None:
+    res = run_python("import sys\nprint(sys.stdin.read().upper())\n", stdin=b"hello", limits=FAST, mode=mode)
+    assert res.status == "passed" and res.stdout == "HELLO\n", res
+    res = run_python("print('ignored input')\n", stdin=b"x" * (4 << 20), limits=FAST, mode=mode)
+    assert res.status == "passed" and res.stdout == "ignored input\n", res
