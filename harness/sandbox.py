@@ -39,6 +39,7 @@ Modes, chosen by ``SPECBOARD_SANDBOX`` (default ``auto``):
   all; a program that calls ``setsid()`` can escape the process-group kill.
 - ``auto``: ``bwrap`` if a probe run works, else ``unshare`` if it works, else
   :class:`SandboxUnavailableError` with instructions: code suites refuse to run.
+  ``python -m specboard.harness.sandbox`` prints the mode this machine gets (exit 1: none).
 
 What this does NOT protect against (plainly):
 
@@ -510,3 +511,13 @@ def run_python(
     """
     chosen = _resolve(mode) if mode is not None else sandbox_mode()
     return _spawn_and_collect(chosen, code, filename, dict(files or {}), limits or Limits(), stdin)
+
+
+if __name__ == "__main__":  # `python -m specboard.harness.sandbox`: which mode would code suites use?
+    try:
+        chosen = sandbox_mode()
+    except SandboxUnavailableError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(1) from None
+    check = run_python("import os\nprint(os.getuid())\n", limits=Limits(cpu_s=5, wall_s=20))
+    print(f"sandbox mode: {chosen} (program ran as uid {check.stdout.strip()}, status {check.status})")
