@@ -107,9 +107,9 @@ def test_fork_bomb_is_contained_and_killed(mode: str) -> None:
 def test_background_child_is_killed_with_the_program(mode: str) -> None:
     token = f"orphan_{uuid.uuid4().hex}.py"
     code = "import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(300)\nprint('parent done')\n"
-    res = run_python(code, limits=FAST, filename=token, mode=mode)
     if mode == "unsafe-no-namespace":
         pytest.skip("setsid escapes a process-group kill without a PID namespace (documented)")
+    res = run_python(code, limits=FAST, filename=token, mode=mode)
     assert res.status == "passed" and res.stdout == "parent done\n"
     assert _running_with(token) == []
 
