@@ -511,7 +511,7 @@ def _finish_run(state: State, suite: str, spec: str, run_id: str, *, interrupted
     suite_metrics = getattr(load_suite(suite), "suite_metrics", None)
     if suite_metrics is not None:
         metrics += suite_metrics(run_id, samples)
-    final: list[Any] = list(metrics)
+    final: list[Any] = [] if interrupted else list(metrics)  # a resumed run aggregates once, at the end
     if start is not None:
         final.append(start.model_copy(update={
             "status": "interrupted" if interrupted else "finished", "finished_at": utcnow()}))
