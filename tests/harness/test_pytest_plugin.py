@@ -161,6 +161,12 @@ def test_selection_ids_and_usage_errors(project: pytest.Pytester) -> None:
     res = project.runpytest("--candidate=nosuch:thing")
     assert res.ret == 4
     res.stderr.fnmatch_lines(["*unknown candidate scheme 'nosuch'*"])
+    old = project.path / "baselines" / "fake" / "alpha.jsonl"
+    old.parent.mkdir(parents=True)
+    old.write_text('{"schema_version": 0, "kind": "sample"}\n')
+    res = project.runpytest("-k", "task and alpha", perfect(project))
+    assert res.ret == 4
+    res.stdout.fnmatch_lines(["*baseline*alpha.jsonl is unreadable*unknown schema_version 0*--update-baseline*"])
 
 
 def test_interrupted_run_resumes(project: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
