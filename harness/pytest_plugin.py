@@ -240,6 +240,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(state.collector, "specboard-collector")
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """xdist controller → worker: the session token (shared run ids and shard folder)."""
     node.workerinput["specboard_token"] = _state(node.config).token
