@@ -22,7 +22,8 @@ from specboard.harness.store import atomic_write_text
 from specboard.trainers.distill.config import ConfigError, TrainCommon
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-# Fields a resumed run may change (schedule of side effects); anything else must match.
+# Fields a resumed run may change; anything else must match. (Changing ``steps`` re-shapes
+# the cosine schedule from the resumed step on: use it to extend or to finalise a run early.)
 RESUMABLE_CHANGES = {"steps", "save_every", "eval_every", "log_every", "keep_checkpoints", "threads",
                      "max_memory_gb", "teacher_batch"}
 

@@ -171,3 +171,26 @@ def test_checkpoint_validation_names_the_problem(tmp_path: Path) -> None:
     (ck / "model.safetensors").unlink()
     with pytest.raises(CorruptCheckpointError, match="missing"):
         validate_checkpoint(ck)
+
+
+def test_cli_modules_import_no_heavy_deps() -> None:
+    import subprocess
+    import sys
+
+    code = ("import argparse, sys; import specboard.trainers.distill.cli as d, specboard.trainers.sft.cli as s; "
+            "d.add_arguments(argparse.ArgumentParser()); s.add_arguments(argparse.ArgumentParser()); "
+            "print(sorted(m for m in ('torch', 'transformers', 'peft', 'trl') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_resume_refuses_changed_settings(tmp_path: Path) -> None:
+    from specboard.trainers.distill.common import write_or_check_config
+
+    cfg = load_config(DistillConfig, "distill", preset="tiny")
+    write_or_check_config(tmp_path, cfg, "distill", resuming=False)
+    longer = load_config(DistillConfig, "distill", preset="tiny", overrides={"steps": 50, "threads": 2})
+    write_or_check_config(tmp_path, longer, "distill", resuming=True)  # schedule-only changes are fine
+    other = load_config(DistillConfig, "distill", preset="tiny", overrides={"steps": 50, "temperature": 5.0})
+    with pytest.raises(ConfigError, match="temperature"):
+        write_or_check_config(tmp_path, other, "distill", resuming=True)
