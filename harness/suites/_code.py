@@ -34,6 +34,8 @@ from specboard.harness.schema import MetricRow, SampleRow
 from specboard.harness.stats import bootstrap_interval, pass_at_k
 from specboard.harness.tasks import Item, Scored, Task
 
+STDERR_TAIL = 600
+"""Characters of a failing program's stderr kept in ``SampleRow.extra["stderr_tail"]``."""
 DEFAULT_SAMPLING_TEMPERATURE = 0.8
 """Used when K > 1 and no temperature is given (Chen et al. used 0.8 for large k)."""
 
@@ -136,7 +138,8 @@ class CodeTask(Task):
             item=item, score=1.0 if res.passed else 0.0, passed=res.passed, output=completion, error=error,
             tokens_in=gen.tokens_in, tokens_out=gen.tokens_out,
             extra={**base, "status": res.status, "reason": res.reason, "exit_code": res.exit_code,
-                   "sandbox": res.mode, "exec_wall_s": round(res.wall_s, 4)},
+                   "sandbox": res.mode, "exec_wall_s": round(res.wall_s, 4),
+                   **({} if res.passed else {"stderr_tail": res.stderr[-STDERR_TAIL:]})},
         )
 
     def aggregate(self, run_id: str, samples: Sequence[SampleRow]) -> list[MetricRow]:

@@ -141,7 +141,8 @@ def test_failure_reasons_are_stored_per_item(task: humaneval.HumanEvalTask, tmp_
     status = {s.item_id: s.extra["status"] for s in samples}
     assert status == {items[0].id: "timeout", items[1].id: "memory", items[2].id: "killed", items[3].id: "failed"}
     assert all(s.score == 0.0 and s.error for s in samples)
-    assert "SyntaxError" in next(s.error for s in samples if s.item_id == items[3].id)
+    syntax = next(s for s in samples if s.item_id == items[3].id)
+    assert "SyntaxError" in (syntax.error or "") and "SyntaxError" in syntax.extra["stderr_tail"]
 
 
 def test_pass_at_k_with_seeded_samples(task: humaneval.HumanEvalTask, tmp_path: Path) -> None:
