@@ -60,22 +60,44 @@ class StepCandidate:
         self.inner.close()
 
 
+def _suite_version(suite: str) -> str:
+    from specboard.harness.suites import SUITES, load_suite
+
+    if suite in SUITES:
+        try:
+            return str(getattr(load_suite(suite), "SUITE_VERSION", "1"))
+        except ImportError:
+            pass
+    return "1"
+
+
 def evaluate_at_step(
     candidate: Candidate,
     tasks: Sequence[Task],
     results: str | Path,
     *,
     step: int,
-    suite: str = "train-eval",
     limit: int | None = None,
     seed: int = 0,
     info_updates: dict[str, Any] | None = None,
 ) -> list[MetricRow]:
-    """Evaluate one checkpoint's candidate on ``tasks``; rows carry ``step``."""
+    """Evaluate one checkpoint's candidate on ``tasks``; rows carry ``step``.
+
+    One run per suite (tasks grouped by ``Task.suite``, version from the suite module), as
+    the EGGROLL hook and ``specboard eval`` record them, so train-time rows pair with
+    ordinary evaluations of the same suite.
+    """
     from specboard.harness.runner import evaluate
 
     wrapped = StepCandidate(candidate, step=step, family="specialist", **(info_updates or {}))
-    _, metrics = evaluate(wrapped, list(tasks), results, suite=suite, seed=seed, limit=limit)
+    by_suite: dict[str, list[Task]] = {}
+    for t in tasks:
+        by_suite.setdefault(t.suite or "train-eval", []).append(t)
+    metrics: list[MetricRow] = []
+    for suite, group in by_suite.items():
+        _, rows = evaluate(wrapped, group, results, suite=suite, suite_version=_suite_version(suite),
+                           seed=seed, limit=limit)
+        metrics += rows
     return metrics
 
 
@@ -97,7 +119,6 @@ class EvalHookCallback(TrainerCallback):
         *,
         info_for_step: Callable[[int], dict[str, Any]] | None = None,
         load: Callable[[Path], Candidate] = load_hf_candidate,
-        suite: str = "train-eval",
         limit: int | None = None,
         seed: int = 0,
     ):
@@ -107,7 +128,6 @@ class EvalHookCallback(TrainerCallback):
         self.export = export
         self.info_for_step = info_for_step or (lambda step: {})
         self.load = load
-        self.suite = suite
         self.limit = limit
         self.seed = seed
         self.evaluated: dict[int, list[MetricRow]] = {}
@@ -124,16 +144,23 @@ class EvalHookCallback(TrainerCallback):
             return self.evaluated[step]
         cand = self.load(path)
         try:
-            metrics = evaluate_at_step(cand, self.tasks, self.results, step=step, suite=self.suite,
-                                       limit=self.limit, seed=self.seed, info_updates=self.info_for_step(step))
+            metrics = evaluate_at_step(cand, self.tasks, self.results, step=step, limit=self.limit,
+                                       seed=self.seed, info_updates=self.info_for_step(step))
         finally:
             cand.close()
         self.evaluated[step] = metrics
+        for m in metrics:
+            print(f"specboard: step {step}: {m.task} {m.metric} = {m.value:.4f}")
         return metrics
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                     model: Any = None, **kw: Any) -> None:
         if self.every > 0 and self.tasks and state.global_step % self.every == 0 and model is not None:
             was_training = model.training
-            self.run_at(model, state.global_step)
-            model.train(was_training)
+            try:
+                self.run_at(model, state.global_step)
+            except Exception as exc:  # an evaluation problem must not kill a training run
+                print(f"specboard: warning: train-time evaluation at step {state.global_step} failed: "
+                      f"{type(exc).__name__}: {exc}")
+            finally:
+                model.train(was_training)

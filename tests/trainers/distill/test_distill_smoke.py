@@ -107,6 +107,7 @@ def test_eval_hook_appends_rows_per_checkpoint_step(run_a: Any) -> None:
     rows = read_rows([run_a.out / "eval.jsonl"], strict=True).rows
     finished = [r for r in rows if isinstance(r, RunRow) and r.status == "finished"]
     assert sorted(r.candidate.step for r in finished) == [2, 4]
+    assert all(r.protocol.suite == "unit" and r.candidate.family == "specialist" for r in finished)
     assert all(r.candidate.trainer == "distill" and r.candidate.tokens_seen == r.candidate.step * 128
                for r in finished)
     metrics = [r for r in rows if isinstance(r, MetricRow)]
