@@ -309,3 +309,12 @@ def vnni_gemm(xq, w, rs, acc, nchunks):  # type: ignore[no-untyped-def]
     wf = w.reshape(-1)
     for ch in prange(nchunks):
         _tiles(xq, wf, rs, acc, n, ch * total // nchunks, (ch + 1) * total // nchunks)
+
+
+@njit(cache=True, parallel=True)
+def peak_parallel(threads, iters):  # type: ignore[no-untyped-def]
+    """``threads`` concurrent ``peak_loop(iters)``: int8 ops = threads * iters * 2048."""
+    out = np.zeros(threads, dtype=np.int32)
+    for t in prange(threads):
+        out[t] = peak_loop(iters)
+    return out

@@ -1,0 +1,169 @@
+"""``specboard bench kernels``: int8 GEMM throughput against the VNNI peak and ``torch._int_mm``.
+
+One run prints, for population × width shapes: GOPS (2 ops per multiply-add) of our
+perturbed GEMM (VNNI path), of the plain GEMM (no perturbation) on the same path, of the
+portable fallback, and of ``torch._int_mm`` on the same shapes; each as a ratio to the VNNI
+peak measured in the same run by a register-only ``vpdpbusd`` loop on all threads, plus
+ours / torch. Then population-tokens/s of a perturbed recurrent step (``kernels.recurrent``,
+default 4 GRU layers × 512, tokens counted as population × 1 per step, twins included).
+Every number is the median of ``--repeats`` timings; thread count and load average are
+printed, because the machine is shared: compare ratios, not absolutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from specboard.harness.exitcodes import ExitCode
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``specboard bench kernels``."""
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads for Numba and torch (default: harness default_threads)")
+    p.add_argument("--populations", default="16,64,256",  # even: antithetic pairs
+                   help="comma-separated population sizes P (rows of the GEMM)")
+    p.add_argument("--widths", default="512,1024", help="comma-separated square widths n = m")
+    p.add_argument("--repeats", type=int, default=5, help="timings per number (median)")
+    p.add_argument("--min-time", type=float, default=0.05,
+                   help="seconds per timing (calls are repeated to reach it)")
+    p.add_argument("--layers", type=int, default=4, help="recurrent step: GRU layers")
+    p.add_argument("--width", type=int, default=512, help="recurrent step: width")
+    p.add_argument("--step-population", type=int, default=256,
+                   help="recurrent step: population")
+    p.add_argument("--no-fallback", action="store_true", help="skip the slow portable kernel")
+    p.add_argument("--json", default=None, help="also write the results to this file")
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        vals = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError as exc:
+        raise ValueError(f"expected comma-separated integers, got {text!r}") from exc
+    if not vals or min(vals) < 1:
+        raise ValueError(f"expected positive integers, got {text!r}")
+    return vals
+
+
+def _median_time(fn: Callable[[], Any], repeats: int, min_time: float) -> float:
+    fn()  # warm-up / JIT
+    t0 = time.perf_counter()
+    fn()
+    once = max(time.perf_counter() - t0, 1e-7)
+    calls = max(1, int(min_time / once))
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        times.append((time.perf_counter() - t0) / calls)
+    return statistics.median(times)
+
+
+def run(args: argparse.Namespace) -> ExitCode:
+    """Measure and print; returns USAGE_ERROR on bad options, PASS otherwise."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from specboard.harness.env import cpu_name, default_threads, load_average
+
+    try:
+        pops, widths = _ints(args.populations), _ints(args.widths)
+        if args.step_population % 2 or any(p % 2 for p in pops) or args.repeats < 1:
+            raise ValueError("populations must be even (antithetic pairs) and --repeats >= 1")
+    except ValueError as exc:
+        print(f"specboard bench kernels: {exc}")
+        return ExitCode.USAGE_ERROR
+    threads = args.threads or default_threads()
+
+    import numba
+    import numpy as np
+    import torch
+    from specboard.kernels import _vnni, cpu, ops
+    from specboard.kernels.recurrent import GRUStack
+
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    torch.set_num_threads(threads)
+    ops.use("cpu")
+    vnni_on, why = cpu.vnni_status()
+    print(f"cpu: {cpu_name()} | threads: numba {numba.get_num_threads()}, torch "
+          f"{torch.get_num_threads()} | load average: {load_average()} | VNNI path: "
+          f"{'on' if vnni_on else 'off'} ({why})")
+    results: dict[str, Any] = {"threads": threads, "load_average_start": load_average(),
+                               "vnni": vnni_on, "gemm": [], "step": None}
+    peak = None
+    if vnni_on:
+        iters = 200_000
+        t = _median_time(lambda: _vnni.peak_parallel(numba.get_num_threads(), iters),
+                         args.repeats, args.min_time)
+        peak = numba.get_num_threads() * iters * 2048 / t / 1e9
+        print(f"VNNI peak (register-only vpdpbusd loop, {numba.get_num_threads()} threads): "
+              f"{peak:.0f} GOPS")
+    else:
+        print("VNNI peak: not measured (no VNNI path); ratios to peak omitted")
+    results["peak_gops"] = peak
+
+    rng = np.random.default_rng(0)
+    hdr = (f"{'P':>5} {'n=m':>5} | {'ours+pert':>9} {'ours':>7} {'fallback':>8} {'torch':>7} "
+           f"| {'pert/peak':>9} {'ours/peak':>9} {'fb/peak':>7} {'torch/pk':>8} "
+           f"{'pert/torch':>10}")
+    print("GOPS (2 ops per int8 multiply-add), medians of", args.repeats)
+    print(hdr)
+    path = "vnni" if vnni_on else "portable"
+    for n in widths:
+        for p in pops:
+            k = p // 2
+            x = rng.integers(-127, 128, size=(p, n)).astype(np.int8)
+            w = rng.integers(-127, 128, size=(n, n)).astype(np.int8)
+            a = rng.integers(-31, 32, size=(k, n)).astype(np.int8)
+            b = rng.integers(-31, 32, size=(k, n)).astype(np.int8)
+            ops_count = 2.0 * p * n * n
+            e_a, e_b = a[:0], b[:0]
+            t_pert = _median_time(partial(cpu.perturbed_matmul, x, w, a, b, shift=9,
+                                          noise_shift=8, path=path), args.repeats, args.min_time)
+            t_plain = _median_time(partial(cpu.matmul_acc, x, w, e_a, e_b, noise_shift=0,
+                                           path=path), args.repeats, args.min_time)
+            t_fb = None
+            if not args.no_fallback:
+                t_fb = _median_time(partial(cpu.matmul_acc, x, w, e_a, e_b, noise_shift=0,
+                                            path="portable"), max(1, args.repeats // 2), 0.0)
+            t_torch = _median_time(partial(torch._int_mm, torch.from_numpy(x),
+                                           torch.from_numpy(w).t()), args.repeats, args.min_time)
+            g = {key: (ops_count / t / 1e9 if t else None) for key, t in
+                 (("pert", t_pert), ("plain", t_plain), ("fallback", t_fb), ("torch", t_torch))}
+            row = {"P": p, "n": n, **{f"{k}_gops": v for k, v in g.items()}}
+            results["gemm"].append(row)
+
+            def ratio(v: float | None, ref: float | None) -> str:
+                return f"{v / ref:.2f}" if v and ref else "-"
+
+            fb = f"{g['fallback']:8.1f}" if g["fallback"] else f"{'-':>8}"
+            print(f"{p:5d} {n:5d} | {g['pert']:9.1f} {g['plain']:7.1f} {fb} {g['torch']:7.1f} "
+                  f"| {ratio(g['pert'], peak):>9} {ratio(g['plain'], peak):>9} "
+                  f"{ratio(g['fallback'], peak):>7} {ratio(g['torch'], peak):>8} "
+                  f"{ratio(g['pert'], g['torch']):>10}")
+
+    stack = GRUStack(layers=args.layers, d=args.width, population=args.step_population)
+    x0 = rng.integers(-127, 128, size=(args.step_population, args.width)).astype(np.int8)
+    hs = [np.zeros((args.step_population, args.width), np.int8) for _ in range(args.layers)]
+    t_step = _median_time(lambda: stack.step(x0, hs), args.repeats, args.min_time)
+    tok_s = args.step_population / t_step
+    macs = args.layers * 4 * args.width * args.width * args.step_population
+    results["step"] = {"layers": args.layers, "width": args.width,
+                       "population": args.step_population, "pop_tokens_per_s": tok_s,
+                       "gops": 2 * macs / t_step / 1e9}
+    print(f"perturbed recurrent step ({args.layers} GRU layers x {args.width}, population "
+          f"{args.step_population}, 4 perturbed matmuls + LN + gates per layer): "
+          f"{tok_s:,.0f} population-tokens/s ({2 * macs / t_step / 1e9:.0f} GOPS"
+          f"{f', {2 * macs / t_step / 1e9 / peak:.2f} of peak' if peak else ''})")
+    results["load_average_end"] = load_average()
+    print(f"load average at end: {results['load_average_end']}")
+    if args.json:
+        from specboard.harness.store import atomic_write_text
+        atomic_write_text(args.json, json.dumps(results, indent=2))
+    return ExitCode.PASS
