@@ -73,6 +73,8 @@ def train_sft(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = resolve_resume(out / "checkpoints", resume)
+    if resume is not None:
+        print(f"specboard: resuming from {ckpt}" if ckpt else f"specboard: no checkpoint under {out}; starting fresh")
     write_or_check_config(out, cfg, "sft", resuming=ckpt is not None)
     has_cuda = torch.cuda.is_available()
 
