@@ -1,0 +1,1 @@
+"""asv benchmarks of the int8 kernels (``asv.conf.json`` at the repository root)."""
