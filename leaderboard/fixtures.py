@@ -185,9 +185,8 @@ def _verdicts(run: RunRow, base: RunRow, verdict: str, delta: float) -> list[Ver
     return rows
 
 
-def fixture_rows(items: int = 40, *, output_len: int = 60) -> list[BaseModel]:
+def iter_fixture_rows(items: int = 40, *, output_len: int = 60) -> Iterator[BaseModel]:
     """Every row of the fixture, in the order a real results file would hold them."""
-    rows: list[BaseModel] = []
     t = T0
     runs: dict[tuple[str, str, int | None], RunRow] = {}
     everyone = _candidates() + _checkpoints()
@@ -196,24 +195,46 @@ def fixture_rows(items: int = 40, *, output_len: int = 60) -> list[BaseModel]:
             run = _run_row(info, suite, t, items)
             t += timedelta(minutes=7)
             samples = list(_samples(run, skill, items, output_len=output_len))
-            rows += [run, *samples, *_metrics(run, samples)]
+            yield run
+            yield from samples
+            yield from _metrics(run, samples)
             runs[(info.name, suite, info.step)] = run
         eff_run = _run_row(info, "efficiency", t, 1)
         t += timedelta(minutes=1)
-        rows += [eff_run, _efficiency(eff_run, skill)]
+        yield eff_run
+        yield _efficiency(eff_run, skill)
     base = runs[("baseline:smollm2-135m", "bfcl", None)]
     final = runs[("eggroll:runs/three-small/ckpt.step400", "bfcl", 400)]
-    rows += _verdicts(final, base, "INCONCLUSIVE", -0.01)  # an older gate run ...
-    rows += _verdicts(final, base, "PASS", 0.05)  # ... superseded by the latest one
-    return rows
+    yield from _verdicts(final, base, "INCONCLUSIVE", -0.01)  # an older gate run ...
+    yield from _verdicts(final, base, "PASS", 0.05)  # ... superseded by the latest one
+
+
+def fixture_rows(items: int = 40, *, output_len: int = 60) -> list[BaseModel]:
+    """:func:`iter_fixture_rows` as a list."""
+    return list(iter_fixture_rows(items, output_len=output_len))
 
 
 def write_fixture(path: str | Path, items: int = 40, *, output_len: int = 60) -> Path:
-    """Write :func:`fixture_rows` to a JSONL file (atomically) and return its path."""
-    from specboard.harness.store import atomic_write_text
+    """Write the fixture rows to a JSONL file (atomically, streamed) and return its path.
+
+    ``items`` per task: the file holds ``32 * items`` sample rows plus ~150 other rows.
+    """
+    import os
+    import tempfile
 
     path = Path(path)
-    atomic_write_text(path, "".join(dump_row(r) + "\n" for r in fixture_rows(items, output_len=output_len)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for row in iter_fixture_rows(items, output_len=output_len):
+                fh.write(dump_row(row) + "\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
     return path
 
 

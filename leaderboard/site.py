@@ -142,6 +142,10 @@ def build_site(paths: Sequence[str | os.PathLike[str]], out: str | os.PathLike[s
     if not results.runs:
         raise SiteError("no run rows in the input: nothing to show (is this a specboard results file?)")
     frames = pages.frames(results, include_mock=options.include_mock)
+    try:  # check the requested pairs before any work
+        choose_pairs(frames.board, frames.verdicts, frames.runs, options.compare, options.max_pairs)
+    except ValueError as exc:
+        raise SiteError(str(exc)) from None
     generated, source = generation_time(results)
     asv = None
     if options.asv_html is not None:
@@ -196,10 +200,7 @@ def _pages(w: _Writer, f: pages.Frames, results: Results, o: BuildOptions) -> li
         raise SiteError(str(exc)) from None
     w.page("pareto.html", "pareto.html.j2", "Specialist vs baseline", **ctx)
     export("pareto", data)
-    try:
-        pairs = choose_pairs(f.board, f.verdicts, f.runs, o.compare, o.max_pairs)
-    except ValueError as exc:
-        raise SiteError(str(exc)) from None
+    pairs = choose_pairs(f.board, f.verdicts, f.runs, o.compare, o.max_pairs)
     comparisons, source = compare_pairs(results, pairs, f.verdicts, margin=o.margin, alpha=o.alpha,
                                         max_flips=o.max_flips)
     names = f.runs.set_index("run_id").candidate.to_dict()
