@@ -312,3 +312,15 @@ def test_stdin_is_delivered_and_never_blocks(mode: str) -> None:
     assert res.status == "passed" and res.stdout == "HELLO\n", res
     res = run_python("print('ignored input')\n", stdin=b"x" * (4 << 20), limits=FAST, mode=mode)
     assert res.status == "passed" and res.stdout == "ignored input\n", res
+
+
+def test_file_size_open_files_and_thread_limits(mode: str) -> None:
+    limits = Limits(cpu_s=5, wall_s=30.0, memory_bytes=512 << 20, file_size_bytes=1 << 20,
+                    open_files=32, processes=16)
+    big = run_python("open('big.bin', 'wb').write(b'x' * (4 << 20))\n", limits=limits, mode=mode)
+    assert big.status == "failed" and "File too large" in big.reason, big
+    files = run_python("fs = [open(f'f{i}', 'w') for i in range(200)]\n", limits=limits, mode=mode)
+    assert files.status == "failed" and "Too many open files" in files.reason, files
+    code = "import threading, time\nts = [threading.Thread(target=time.sleep, args=(5,)) for _ in range(100)]\nfor t in ts:\n    t.start()\n"
+    threads = run_python(code, limits=limits, mode=mode)
+    assert threads.status in ("failed", "memory") and "thread" in threads.reason.lower(), threads
