@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 from specboard.harness.exitcodes import ExitCode
@@ -47,6 +48,10 @@ def _setup_threads(threads: int | None) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(n)
+    if "numba" in sys.modules:  # already imported by another command module: set at run time
+        import numba
+
+        numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
     return n
 
 
