@@ -25,7 +25,9 @@ def build_student(cfg: DistillConfig, tokenizer: Any, vocab_size: int) -> Any:
         num_hidden_layers=cfg.layers,
         num_attention_heads=cfg.heads,
         num_key_value_heads=cfg.kv_heads,
-        max_position_embeddings=max(2048, cfg.seq_len),
+        # The context it is trained on is the context it has: evaluators (HFCandidate's
+        # rolling windows) read this to keep windows within trained positions.
+        max_position_embeddings=cfg.seq_len,
         tie_word_embeddings=True,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,

@@ -58,6 +58,10 @@ from transformers import Trainer
 class DistillTrainer(Trainer):
     """Trainer whose loss is KD against cached top-k teacher logits (+ optional CE)."""
 
+    # compute_loss returns a per-micro-batch mean: Trainer must divide it by the number of
+    # gradient-accumulation steps (it would not, for a model whose forward takes **kwargs).
+    loss_is_scaled_for_ga = False
+
     def __init__(self, *args: Any, topk: TopKCache, kd: KDWeights, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.topk = topk

@@ -171,3 +171,11 @@ def test_out_of_memory_settings_are_refused_before_training(tmp_path: Path) -> N
     with pytest.raises(MemoryBudgetError, match="batch 512 × seq 8192"):
         train_distill(_cfg(batch_size=512, seq_len=8192), tmp_path / "oom")
     assert not (tmp_path / "oom" / "checkpoints").exists()
+
+
+def test_gradient_accumulation_matches_the_full_batch(run_a: Any, tmp_path: Path) -> None:
+    # Same samples per optimizer step (2 × 2 instead of 4 × 1): the first step's weights and
+    # so its logged loss must match; a loss not divided by the accumulation steps would log 2×.
+    acc = train_distill(_cfg(batch_size=2, grad_accum=2, steps=STEPS), tmp_path / "ga")
+    assert acc.losses[0]["loss"] == pytest.approx(run_a.losses[0]["loss"], rel=1e-3)
+    assert acc.tokens_seen == run_a.tokens_seen
