@@ -195,8 +195,8 @@ def _bwrap_prefix(limits: Limits, workdir: str) -> list[str]:
         if not _under("/tmp", d):
             cmd += ["--tmpfs", d]
     binds = [prefix] + ([] if _under(exe, prefix) else [os.path.dirname(exe)])
-    for p in binds:
-        top = next((d for d in hidden if _under(p, d)), None)
+    for p in binds:  # an interpreter under a hidden dir or /tmp is bound back read-only
+        top = next((d for d in [*hidden, "/tmp"] if _under(p, d)), None)
         if top is None:
             continue
         parts = Path(p).relative_to(top).parts  # intermediate dirs: bwrap makes them 0700
