@@ -9,6 +9,10 @@ gathered log-probs); theirs is ``lm_eval.models.huggingface.HFLM`` on the same d
 with the same batch size. Runs alternate (ours, theirs, ours, theirs, ...) so load drift
 hits both; items/s are medians. Reported: items/s of each, the ratio, the max abs diff of
 the per-request log-likelihoods, and how often the two pick the same answer.
+
+In bf16, HFLM by default takes its log-softmax in bf16, ours always in fp32: differences
+of up to ~1 nat are then lm-eval's rounding (``--lm-eval-softmax-fp32`` removes it; in fp32
+the two agree to ~1e-4).
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ def _picks(lls: list[float], n_choices: list[int]) -> list[int]:
 
 
 def compare(model_dir: Path, *, items: int = 200, dtype: str = "bf16", threads: int = 1,
-            batch_size: int = 16, repeats: int = 3) -> dict[str, Any]:
+            batch_size: int = 16, repeats: int = 3, softmax_fp32: bool = False) -> dict[str, Any]:
     """Time both backends on the same requests; returns the numbers (see module docstring)."""
     import torch
     from lm_eval.api.instance import Instance
@@ -66,7 +70,8 @@ def compare(model_dir: Path, *, items: int = 200, dtype: str = "bf16", threads: 
 
     pairs, n_choices, gold = arc_easy_requests(items)
     ours = HFCandidate(model_dir, dtype=dtype, threads=threads, batch_size=batch_size, family="baseline")
-    theirs = HFLM(pretrained=str(model_dir), device="cpu", dtype=DTYPES[dtype], batch_size=batch_size)
+    theirs = HFLM(pretrained=str(model_dir), device="cpu", dtype=DTYPES[dtype], batch_size=batch_size,
+                  softmax_dtype="float32" if softmax_fp32 else None)
     torch.set_num_threads(threads)
     reqs = [LoglikelihoodRequest(c, x) for c, x in pairs]
     insts = [Instance(request_type="loglikelihood", doc={}, arguments=p, idx=i) for i, p in enumerate(pairs)]
@@ -86,7 +91,7 @@ def compare(model_dir: Path, *, items: int = 200, dtype: str = "bf16", threads: 
     s_ours, s_theirs = statistics.median(t_ours), statistics.median(t_theirs)
     return {
         "model_dir": str(model_dir), "items": items, "requests": len(pairs), "dtype": dtype,
-        "threads": threads, "batch_size": batch_size, "repeats": repeats,
+        "threads": threads, "batch_size": batch_size, "repeats": repeats, "lm_eval_softmax_fp32": softmax_fp32,
         "ours_s": s_ours, "lm_eval_s": s_theirs, "ours_runs_s": t_ours, "lm_eval_runs_s": t_theirs,
         "ours_items_per_s": items / s_ours, "lm_eval_items_per_s": items / s_theirs,
         "ratio": s_theirs / s_ours,
@@ -106,6 +111,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--lm-eval-softmax-fp32", action="store_true",
+                   help="have HFLM take its log-softmax in fp32 (its default is the model dtype; ours is always fp32)")
     p.add_argument("--out", type=Path, default=None, help="write the numbers as JSON here")
 
 
@@ -124,12 +131,13 @@ def run(args: argparse.Namespace) -> ExitCode:
     try:
         model_dir = args.model_dir or converted_dir(args.baseline)
         res = compare(model_dir, items=args.items, dtype=args.dtype, threads=args.threads,
-                      batch_size=args.batch_size, repeats=args.repeats)
+                      batch_size=args.batch_size, repeats=args.repeats, softmax_fp32=args.lm_eval_softmax_fp32)
     except (CandidateSpecError, ArtifactError, FileNotFoundError, ValueError) as exc:
         print(f"specboard bench lm-eval: {exc}")
         return ExitCode.INVALID_INPUT
     print(f"ARC-Easy, {res['items']} items ({res['requests']} requests), {res['dtype']}, "
           f"{res['threads']} thread(s), batch {res['batch_size']}, median of {res['repeats']}, "
+          f"lm-eval softmax {'fp32' if res['lm_eval_softmax_fp32'] else 'model dtype'}, "
           f"load avg {res['load_average_start']:.2f}→{res['load_average_end']:.2f}")
     print(f"  ours:    {res['ours_items_per_s']:8.2f} items/s  ({res['ours_s']:.2f} s)  acc {res['acc_ours']:.3f}")
     print(f"  lm-eval: {res['lm_eval_items_per_s']:8.2f} items/s  ({res['lm_eval_s']:.2f} s)  acc {res['acc_lm_eval']:.3f}")

@@ -417,7 +417,7 @@ class HFCandidate(CandidateBase):
             ids[i, :n] = torch.tensor(s[:-1])
             mask[i, :n] = 1
             tgt[i, :n] = torch.tensor(s[1:])
-            sel[i, n - n_cont[i]:n] = True
+            sel[i, max(n - n_cont[i], 0):n] = True  # a continuation longer than the window is cut
         h = base(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
         lp, gr = self._head_logprobs(h[sel], tgt[sel])
         row_of = torch.arange(len(seqs))[:, None].expand(-1, T)[sel]
