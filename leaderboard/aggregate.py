@@ -243,6 +243,9 @@ def overview_table(board_metrics: pd.DataFrame, board: pd.DataFrame, efficiency:
                 *(f"norm|{s}" for s in suites), "norm|all"]:
         if col not in df.columns:
             df[col] = np.nan
+    for col in df.columns:
+        if col.endswith("|n"):
+            df[col] = df[col].astype("Int64")
     df = df.sort_values(["norm|all", "key"], ascending=[False, True], na_position="last", kind="stable")
     return df.reset_index(drop=True), heads
 

@@ -47,6 +47,8 @@ def num(v: Any, digits: int = 4) -> str:
         return str(v).lower()
     if isinstance(v, int):
         return f"{v:,}"
+    if abs(v) < 1e-12:  # rounding noise such as a Wilson bound of 5.6e-17 reads as 0
+        return "0"
     return f"{float(v):.{digits}g}"
 
 

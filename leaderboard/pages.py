@@ -77,23 +77,14 @@ def _figure(fig_id: str, fig: Any) -> dict[str, str]:
 def overview(f: Frames) -> tuple[dict[str, Any], Any]:
     table, heads = agg.overview_table(f.board_metrics, f.board, f.efficiency, f.verdicts, f.runs)
     suites = sorted(set(f.board.suite))
-    header = ["#", "Candidate", "Family", "Step", "Params", "Bytes", "Peak RSS", "Tokens/s"]
+    header = ["#", "Candidate", "Family", "Score (all)"] + [f"Score {s}" for s in suites]
+    header += [f"Gate {s}" for s in suites]
+    header += ["Step", "Params", "Bytes", "Peak RSS", "Tokens/s"]
     header += [f"{h.task} {h.metric} {'↑' if h.higher_is_better else '↓'}" for h in heads]
-    header += [f"Score {s}" for s in suites] + ["Score (all)"] + [f"Gate {s}" for s in suites]
     rows = []
     for i, r in enumerate(table.to_dict("records"), start=1):
-        cells = [cell(i), cell(r["key"]), cell(r.get("family"), cls=f"fam-{r.get('family')}"),
-                 cell(num(r.get("step")), r.get("step")), cell(count(r.get("params")), r.get("params")),
-                 cell(size(r.get("bytes_on_disk")), r.get("bytes_on_disk")),
-                 cell(size(r.get("peak_rss_bytes")), r.get("peak_rss_bytes")),
-                 cell(num(r.get("tokens_per_s")) + (f" ({r['tokens_per_s_kind']})" if isinstance(r.get("tokens_per_s_kind"), str) else ""),
-                      r.get("tokens_per_s"))]
-        for h in heads:
-            v = r.get(f"{h.id}|value")
-            run = r.get(f"{h.id}|run_id")
-            text = "—" if py(v) is None else f"{num(v)} {interval(r.get(f'{h.id}|ci_low'), r.get(f'{h.id}|ci_high'))}"
-            cells.append(cell(text, v, run_href(run) if isinstance(run, str) else None))
-        for s in [*suites, "all"]:
+        cells = [cell(i), cell(r["key"]), cell(r.get("family"), cls=f"fam-{r.get('family')}")]
+        for s in ["all", *suites]:
             v = r.get(f"norm|{s}")
             cells.append(cell(num(v, 3), v))
         for s in suites:
@@ -101,6 +92,17 @@ def overview(f: Frames) -> tuple[dict[str, Any], Any]:
             vs = r.get(f"verdict_vs|{s}")
             cells.append(cell(f"{v} vs {vs}" if isinstance(v, str) else "—", v,
                               cls=f"verdict-{v}" if isinstance(v, str) else ""))
+        kind = r.get("tokens_per_s_kind")
+        cells += [cell(num(r.get("step")), r.get("step")), cell(count(r.get("params")), r.get("params")),
+                  cell(size(r.get("bytes_on_disk")), r.get("bytes_on_disk")),
+                  cell(size(r.get("peak_rss_bytes")), r.get("peak_rss_bytes")),
+                  cell(num(r.get("tokens_per_s")) + (f" ({kind})" if isinstance(kind, str) else ""),
+                       r.get("tokens_per_s"))]
+        for h in heads:
+            v = r.get(f"{h.id}|value")
+            run = r.get(f"{h.id}|run_id")
+            text = "—" if py(v) is None else f"{num(v)} {interval(r.get(f'{h.id}|ci_low'), r.get(f'{h.id}|ci_high'))}"
+            cells.append(cell(text, v, run_href(run) if isinstance(run, str) else None))
         rows.append(cells)
     latest = _latest_gate(f)
     ctx = {"header": header, "rows": rows, "normalisation": agg.NORMALISATION,
