@@ -109,6 +109,9 @@ class Trainer:
         self.windows = heldout_windows(corpus.heldout, cfg.eval_streams, cfg.eval_bytes)
         self.var_mat, self.var_vec = mat_noise_variance(cfg), vec_noise_variance(cfg)
         self.stop_requested = False
+        """Set by the all-gather: every rank stops at the same step."""
+        self._sigint = False
+        """Set by this process's SIGINT handler; travels with the next fitness all-gather."""
         self.st = self._fresh() if resume is None else self._resume(resume)
         self.streams = ByteStreams(corpus.train, cfg.pairs, self.st.positions)
         self.model = EggModel(cfg, self.st.params)
@@ -129,6 +132,9 @@ class Trainer:
         for reason in skipped:
             self.log(f"warning: skipped {reason}")
         saved = EggConfig.from_dict(ckpt.meta["config"])
+        if self.corpus.sha256 and ckpt.meta.get("corpus_sha256") not in (None, "", self.corpus.sha256):
+            raise ck.CheckpointError(f"checkpoint {path} was trained on another corpus "
+                                     f"({ckpt.meta.get('corpus')}, sha256 {ckpt.meta.get('corpus_sha256')})")
         if saved.identity() != self.cfg.identity():
             diff = sorted(k for k, v in saved.identity().items() if self.cfg.identity()[k] != v)
             raise ck.CheckpointError(f"checkpoint {path} was trained with a different config ({', '.join(diff)})")
@@ -184,8 +190,8 @@ class Trainer:
         scores = ops.log2_softmax_score(logits.reshape(-1, logits.shape[-1]), targets)
         per_member = scores.reshape(t_len, 2 * local).astype(np.int64).sum(axis=0)
         f_local = np.sign(per_member[0::2] - per_member[1::2]).astype(np.int8)
-        f, stop = self.comm.gather_fitness(f_local, self.stop_requested)
-        self.stop_requested = stop
+        f, stop = self.comm.gather_fitness(f_local, self._sigint)
+        self.stop_requested = self.stop_requested or stop
         full = noise if self.comm.world == 1 else make_noise(cfg, st.step, cfg.pairs)
         moved = self._update(f, full)
         st.step += 1
@@ -246,9 +252,9 @@ class Trainer:
                 fh.write(json.dumps(row, sort_keys=True) + "\n")
 
     def _on_sigint(self, signum: int, frame: Any) -> None:
-        if self.stop_requested:
+        if self._sigint:
             raise KeyboardInterrupt
-        self.stop_requested = True
+        self._sigint = True
         self.log("\ninterrupt: finishing this step, saving a checkpoint (Ctrl-C again to abort)")
 
     def train(self, until: int, progress: bool = True) -> bool:
