@@ -41,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from specboard.harness.candidates.registry import CandidateSpecError
     from specboard.harness.data.cache import ArtifactError
     from specboard.harness.offline import enforce_if_requested, enforce_offline
+    from specboard.harness.sandbox import SandboxUnavailableError
     from specboard.harness.suites import UnknownSuiteError
 
     parser = build_parser()
@@ -58,7 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("specboard: interrupted; progress so far is saved and the run resumes when started again",
               file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
-    except (CandidateSpecError, ArtifactError, UnknownSuiteError, FileNotFoundError) as exc:
+    except (CandidateSpecError, ArtifactError, UnknownSuiteError, SandboxUnavailableError,
+            FileNotFoundError) as exc:
         print(f"specboard: error: {exc}", file=sys.stderr)
         return int(ExitCode.USAGE_ERROR)
 

@@ -284,6 +284,10 @@ def evaluate(
     except KeyboardInterrupt:
         run.finish("interrupted")
         raise
+    except Exception:
+        # A task that cannot run at all (missing data, no sandbox): record it, then report.
+        run.finish("failed")
+        raise
     metrics = run.aggregate(tasks)
     run.finish("finished")
     return run, metrics

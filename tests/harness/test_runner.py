@@ -84,3 +84,17 @@ def test_interrupted_run_resumes(tmp_path: Path) -> None:
     # A finished run is not resumed: the same command starts a new run.
     run2, _ = evaluate(resolve("mock:x"), [EchoTask(10)], p, suite="demo")
     assert run2.run_id != run.run_id and not run2.resumed
+
+
+class BrokenTask(EchoTask):
+    name = "demo/broken"
+
+    def items(self) -> list[Item]:
+        raise RuntimeError("no data for this task")
+
+
+def test_task_that_cannot_run_marks_run_failed(tmp_path: Path) -> None:
+    p = tmp_path / "r.jsonl"
+    with pytest.raises(RuntimeError, match="no data"):
+        evaluate(resolve("mock:x"), [BrokenTask()], p, suite="demo")
+    assert [r.status for r in read_rows(p).rows if isinstance(r, RunRow)] == ["running", "failed"]
