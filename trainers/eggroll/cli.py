@@ -98,7 +98,11 @@ def run(args: argparse.Namespace) -> ExitCode:
     from specboard.trainers.eggroll.train import Corpus, Trainer
 
     if cfg.backend == "cuda":
-        ops.use("cuda")
+        try:
+            ops.use("cuda")
+        except Exception as exc:
+            print(f"specboard: the cuda kernel backend is not available here: {exc}")
+            return ExitCode.USAGE_ERROR
     comm = from_environment(cfg.backend)
     hook = None
     if cfg.hook_every and comm.rank == 0:
