@@ -99,6 +99,10 @@ def run(args: argparse.Namespace) -> ExitCode:
 
     if cfg.backend == "cuda":
         try:
+            from numba import cuda
+
+            if not cuda.is_available():
+                raise RuntimeError("numba.cuda finds no CUDA device/driver")
             ops.use("cuda")
         except Exception as exc:
             print(f"specboard: the cuda kernel backend is not available here: {exc}")
