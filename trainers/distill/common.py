@@ -131,5 +131,18 @@ class LossHistory(TrainerCallback):
             self.rows.append({"step": state.global_step, **logs})
 
 
+def train_or_finish(trainer: Any, ckpt: Path | None, steps: int) -> None:
+    """``trainer.train`` (resuming from ``ckpt``), or, when ``ckpt`` already reached
+    ``steps`` (a run stopped early and finalised with ``--resume --steps N``), only load
+    its weights so the export is exactly that checkpoint."""
+    if ckpt is not None:
+        done = int(json.loads((Path(ckpt) / "trainer_state.json").read_text())["global_step"])
+        if done >= steps:
+            trainer._load_from_checkpoint(str(ckpt))  # weights (or adapters) only
+            trainer.state.global_step = done
+            return
+    trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+
+
 def tokens_seen(cfg: TrainCommon, step: int) -> int:
     return int(step) * cfg.batch_size * cfg.grad_accum * cfg.seq_len

@@ -35,6 +35,7 @@ from specboard.trainers.distill.common import (
     model_revision,
     setup_torch,
     tokens_seen,
+    train_or_finish,
     training_args,
     write_or_check_config,
 )
@@ -200,7 +201,7 @@ def train_distill(
         topk=topk,
         kd=KDWeights(cfg.temperature, cfg.alpha_kl, cfg.alpha_rkl, cfg.alpha_ce),
     )
-    trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+    train_or_finish(trainer, ckpt, cfg.steps)
     step = int(trainer.state.global_step)
     result = TrainResult(out=out, final=None, steps=step, tokens_seen=tokens_seen(cfg, step),
                          losses=history.rows, provenance=provenance(step))

@@ -36,6 +36,7 @@ from specboard.trainers.distill.common import (
     model_revision,
     setup_torch,
     tokens_seen,
+    train_or_finish,
     training_args,
     write_or_check_config,
 )
@@ -126,7 +127,7 @@ def train_sft(
     all_callbacks += list(callbacks)  # they run after SigintCallback: a SIGINT they raise stops the next step
     trainer = Trainer(model=model, args=training_args(cfg, out, has_cuda=has_cuda),
                       train_dataset=ChunkDataset(data.chunks, with_ids=False), callbacks=all_callbacks)
-    trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+    train_or_finish(trainer, ckpt, cfg.steps)
     step = int(trainer.state.global_step)
     result = TrainResult(out=out, final=None, steps=step, tokens_seen=tokens_seen(cfg, step),
                          losses=history.rows, provenance=provenance(step))
