@@ -104,8 +104,9 @@ class _Writer:
     def json(self, rel: str, obj: Any) -> None:
         import json
 
-        self.text(rel, json.dumps(pages.py(obj), sort_keys=True, indent=1, ensure_ascii=False,
-                                  allow_nan=False, default=str) + "\n")
+        # compact separators keep json on its C encoder (indent would switch to pure Python)
+        self.text(rel, json.dumps(pages.py(obj), sort_keys=True, separators=(",", ":"),
+                                  ensure_ascii=False, allow_nan=False, default=str) + "\n")
 
     def page(self, rel: str, template: str, title: str, **ctx: Any) -> None:
         depth = rel.count("/")

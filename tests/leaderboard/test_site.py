@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import plotly
@@ -28,6 +29,17 @@ from specboard.leaderboard.site import (
 def _tree(root: Path) -> dict[str, str]:
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _strings(obj: object) -> Iterator[str]:
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _strings(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _strings(v)
 
 
 def test_rebuild_is_byte_identical(fixture_results: Path, built_site: Path, tmp_path: Path) -> None:
@@ -68,7 +80,10 @@ def test_everything_escaped(built_site: Path) -> None:
         for blob in text.split('class="plotly-figure"')[1:]:
             payload = blob.split(">", 1)[1].split("</script>", 1)[0]
             assert "<" not in payload and ">" not in payload and "&" not in payload
-            json.loads(payload)
+            labels = list(_strings(json.loads(payload)))
+            assert not any(XSS_NAME in t for t in labels)  # plotly.js would read the tags
+            if any("alert(1)" in t for t in labels):
+                assert any("&lt;script&gt;alert(1)&lt;/script&gt;" in t for t in labels)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in (built_site / "index.html").read_text()
 
 
