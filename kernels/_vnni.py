@@ -318,3 +318,79 @@ def peak_parallel(threads, iters):  # type: ignore[no-untyped-def]
     for t in prange(threads):
         out[t] = peak_loop(iters)
     return out
+
+
+@njit(cache=True, boundscheck=False)
+def _chunk(x, x32, w, wf, b, pert, acc, xb, gi, r0, r1):  # type: ignore[no-untyped-def]
+    """Members ``32*gi ..`` × output tiles ``r0 .. r1-1``: pack, project, GEMM into ``acc``.
+
+    ``acc[p, i] = Σ_{j < 4*(n//4)} x[p, j] w[i, j]``; ``xb[p] = x[p] · b[p//2]`` if ``pert``.
+    Everything one ``prange`` iteration needs, so the GEMM is one parallel region (each region
+    costs a thread hand-off, expensive on a loaded machine). Packing and ``x · b`` of the 32
+    members are redone per chunk (identical values): O(32·n) against O(32·n·rows) of GEMM.
+    The epilogue is a separate region: fused in here it measured several times slower.
+    """
+    p_, n = x.shape
+    m = w.shape[0]
+    n4 = n // 4
+    nm = 4 * n4
+    group = 2 * LANES
+    p0 = gi * group
+    cnt = min(group, p_ - p0)
+    xq32 = np.empty(2 * n4 * LANES, dtype=np.uint32)
+    for blk in range(2):
+        for j4 in range(n4):
+            base = (blk * n4 + j4) * LANES
+            for lane in range(LANES):
+                p = p0 + blk * LANES + lane
+                if p < p_:
+                    xq32[base + lane] = x32[p, j4] ^ np.uint32(0x80808080)
+                else:
+                    xq32[base + lane] = np.uint32(0x80808080)
+    xq = xq32.view(np.uint8)
+    if pert and r0 == 0:
+        for c in range(cnt):
+            p = p0 + c
+            s = np.int64(0)
+            for j in range(n):
+                s += np.int64(np.int32(x[p, j]) * np.int32(b[p // 2, j]))
+            xb[p] = s
+    tile = np.empty(ROWS * group, dtype=np.int32)
+    rs = np.empty(ROWS, dtype=np.int32)
+    n64 = nm // 64
+    for ri in range(r0, r1):
+        i0 = min(ri * ROWS, m - ROWS)  # the last tile overlaps: it rewrites identical values
+        for r in range(ROWS):
+            s32 = np.int32(rowsum_chunk(wf, (i0 + r) * n, n64))
+            for j in range(64 * n64, nm):
+                s32 += np.int32(wf[(i0 + r) * n + j])
+            rs[r] = s32
+        stride = group
+        if cnt > LANES:
+            micro2(xq, 0, wf, i0 * n, n, n4, tile)
+        else:
+            micro1(xq, 0, wf, i0 * n, n, n4, tile)
+            stride = LANES
+        for c in range(cnt):
+            for r in range(ROWS):
+                acc[p0 + c, i0 + r] = tile[r * stride + c] - np.int32(128) * rs[r]
+
+
+@njit(cache=True, parallel=True)
+def chunked_gemm(x, x32, w, b, pert, acc, xb, target):  # type: ignore[no-untyped-def]
+    """GEMM (+ member projections) in one parallel region (needs ``m >= ROWS``, ``n >= 4``).
+
+    ``x32`` is ``x[:, :4*(n//4)]`` viewed as uint32; ``target`` is the wanted number of chunks
+    (member groups × output-row ranges).
+    """
+    p_ = x.shape[0]
+    m = w.shape[0]
+    ngroups = (p_ + 2 * LANES - 1) // (2 * LANES)
+    nrow = (m + ROWS - 1) // ROWS
+    per_group = max(1, min(nrow, (target + ngroups - 1) // ngroups))
+    wf = w.reshape(-1)
+    for ch in prange(ngroups * per_group):
+        gi, q = ch // per_group, ch % per_group
+        r0, r1 = q * nrow // per_group, (q + 1) * nrow // per_group
+        if r1 > r0:
+            _chunk(x, x32, w, wf, b, pert, acc, xb, gi, r0, r1)

@@ -110,7 +110,6 @@ def _matmul(x: np.ndarray, w: np.ndarray, a: np.ndarray, b: np.ndarray, ns: int,
     p_, n = x.shape
     m = w.shape[0]
     pert = a.shape[0] > 0
-    xb = member_dots(x, b) if pert and p_ else np.zeros(1, dtype=np.int64)
     a_ = a if pert else np.zeros((1, 1), dtype=np.int8)
     out32 = np.empty((p_, m) if mode == 0 else (1, 1), dtype=np.int32)
     out8 = np.empty((p_, m) if mode == 1 else (1, 1), dtype=np.int8)
@@ -121,12 +120,13 @@ def _matmul(x: np.ndarray, w: np.ndarray, a: np.ndarray, b: np.ndarray, ns: int,
     n_main = n
     if use_vnni and m >= 8 and n >= 4:
         from specboard.kernels import _vnni
-        n4 = n // 4
-        n_main = 4 * n4
-        x4 = x if n % 4 == 0 else np.ascontiguousarray(x[:, :n_main])
-        xq = _vnni.pack_x(x4.view(np.uint32), p_, 2 * ((p_ + 31) // 32))
-        _vnni.vnni_gemm(xq.view(np.uint8), w, _vnni.rowsum4(w), acc, _chunks())
+        n_main = 4 * (n // 4)
+        x4 = x if n == n_main else np.ascontiguousarray(x[:, :n_main])
+        xb = np.empty(p_ if pert else 1, dtype=np.int64)
+        _vnni.chunked_gemm(x, x4.view(np.uint32), w, b if pert else a_, pert, acc, xb,
+                           _chunks())
     else:
+        xb = member_dots(x, b) if pert else np.zeros(1, dtype=np.int64)
         portable_gemm(x, w, acc)
     epilogue(acc, x, w, n_main, a_, xb, pert, ns, shift, mode, out32, out8)
     return out32 if mode == 0 else out8
