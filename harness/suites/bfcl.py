@@ -428,6 +428,18 @@ def _acc(value: float, n: int) -> dict[str, Any]:
     return {"accuracy": value, "total_count": n, "display_accuracy": value}
 
 
+AGGREGATE_NAMES = {"non_live": "non_live", "live": "live", "irrelevance": "irrelevance_total",
+                   "multi_turn": "multi_turn"}
+"""Aggregate → metric task suffix (``irrelevance`` alone would collide with the category)."""
+AGGREGATE_CATEGORIES = {
+    "non_live": ("simple_python", "simple_java", "simple_javascript", "multiple", "parallel", "parallel_multiple"),
+    "live": ("live_simple", "live_multiple", "live_parallel", "live_parallel_multiple"),
+    "irrelevance_total": ("irrelevance", "live_irrelevance"),
+    "multi_turn": MULTI_TURN_CATEGORIES,
+}
+AGGREGATE_CATEGORIES["overall"] = tuple(c for cs in AGGREGATE_CATEGORIES.values() for c in cs)
+
+
 def _aggregates(means: dict[str, float], counts: dict[str, int]) -> dict[str, float]:
     """BFCL's own aggregation (eval_runner_helper) over the categories present."""
     h = bfcl().helper
@@ -448,7 +460,7 @@ def _aggregates(means: dict[str, float], counts: dict[str, int]) -> dict[str, fl
         parts["multi_turn"] = h.calculate_unweighted_accuracy(
             [a[c] for c in MULTI_TURN_CATEGORIES], display_na_if_category_missing=False)
     for k, v in parts.items():
-        out[k] = float(v["accuracy"])
+        out[AGGREGATE_NAMES[k]] = float(v["accuracy"])
     weights = {"non_live": 10, "live": 10, "irrelevance": 10, "multi_turn": 30}
     if set(parts) == set(weights):
         total = h.calculate_percentage_weighted_accuracy([parts[k] for k in weights], list(weights.values()),
@@ -458,7 +470,7 @@ def _aggregates(means: dict[str, float], counts: dict[str, int]) -> dict[str, fl
 
 
 def suite_metrics(run_id: str, samples: Sequence[SampleRow], *, level: float = 0.95, **_: Any) -> list[MetricRow]:
-    """BFCL aggregates (``bfcl/non_live``, ``bfcl/live``, ``bfcl/irrelevance``,
+    """BFCL aggregates (``bfcl/non_live``, ``bfcl/live``, ``bfcl/irrelevance_total``,
     ``bfcl/multi_turn``, ``bfcl/overall``) computed by bfcl's own helpers, with intervals.
 
     Every aggregate is a non-negative weighted sum of category accuracies, so evaluating it
@@ -483,10 +495,11 @@ def suite_metrics(run_id: str, samples: Sequence[SampleRow], *, level: float = 0
     rows = []
     for k, v in point.items():
         rows.append(MetricRow(
-            run_id=run_id, task=f"bfcl/{k}", metric="accuracy", value=v, n=sum(counts.values()),
+            run_id=run_id, task=f"bfcl/{k}", metric="accuracy", value=v,
+            n=sum(counts[c] for c in AGGREGATE_CATEGORIES[k]),
             ci_low=low[k], ci_high=high[k], ci_level=level,
             ci_method="wilson-bonferroni-weighted-sum", aggregation="bfcl",
-            extra={"categories": {c: counts[c] for c in sorted(counts)},
+            extra={"categories": {c: counts[c] for c in AGGREGATE_CATEGORIES[k]},
                    "note": "overall re-normalises BFCL weights 10/10/10/30 without agentic (not offline)"
                    if k == "overall" else "bfcl eval_runner_helper aggregation"},
         ))
