@@ -131,17 +131,31 @@ class LossHistory(TrainerCallback):
             self.rows.append({"step": state.global_step, **logs})
 
 
-def train_or_finish(trainer: Any, ckpt: Path | None, steps: int) -> None:
+def train_or_finish(trainer: Any, ckpt: Path | None, steps: int) -> dict[str, Any]:
     """``trainer.train`` (resuming from ``ckpt``), or, when ``ckpt`` already reached
     ``steps`` (a run stopped early and finalised with ``--resume --steps N``), only load
-    its weights so the export is exactly that checkpoint."""
+    its weights so the export is exactly that checkpoint.
+
+    Returns this session's speed: steps and wall seconds trained here, with the thread
+    count and load average (the machines are shared; a speed means little without them).
+    """
+    import time
+
+    import torch
+    from specboard.harness.env import load_average
+
+    start = 0
     if ckpt is not None:
-        done = int(json.loads((Path(ckpt) / "trainer_state.json").read_text())["global_step"])
-        if done >= steps:
+        start = int(json.loads((Path(ckpt) / "trainer_state.json").read_text())["global_step"])
+        if start >= steps:
             trainer._load_from_checkpoint(str(ckpt))  # weights (or adapters) only
-            trainer.state.global_step = done
-            return
+            trainer.state.global_step = start
+            return {}
+    t0 = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+    return {"session_steps": int(trainer.state.global_step) - start,
+            "session_seconds": round(time.perf_counter() - t0, 2),
+            "threads": torch.get_num_threads(), "load_average_end": load_average()}
 
 
 def tokens_seen(cfg: TrainCommon, step: int) -> int:

@@ -201,7 +201,7 @@ def train_distill(
         topk=topk,
         kd=KDWeights(cfg.temperature, cfg.alpha_kl, cfg.alpha_rkl, cfg.alpha_ce),
     )
-    train_or_finish(trainer, ckpt, cfg.steps)
+    speed = train_or_finish(trainer, ckpt, cfg.steps)
     step = int(trainer.state.global_step)
     result = TrainResult(out=out, final=None, steps=step, tokens_seen=tokens_seen(cfg, step),
                          losses=history.rows, provenance=provenance(step))
@@ -209,7 +209,11 @@ def train_distill(
         found = list_checkpoints(out / "checkpoints")
         result.interrupted, result.checkpoint = True, (found[-1] if found else None)
         return result
-    result.final = export_model(trainer.model, tok_dir, out / "final", provenance(step))
+    if speed.get("session_seconds"):
+        speed["train_tokens_per_s"] = round(
+            tokens_seen(cfg, speed["session_steps"]) / speed["session_seconds"], 1)
+        result.provenance["train_speed"] = speed
+    result.final = export_model(trainer.model, tok_dir, out / "final", result.provenance)
     if hook is not None:
         hook.run_on_dir(result.final, step)  # the final weights are always evaluated
         result.eval_metrics = dict(hook.evaluated)

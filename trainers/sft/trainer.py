@@ -112,8 +112,9 @@ def train_sft(
             "seed": cfg.seed, "config": to_dict(cfg),
         }
 
-    def export(m: Any, step: int, where: Path, in_place: bool = False) -> Path:
-        return export_model(_merged(m, in_place=in_place), tok_dir, where, provenance(step))
+    def export(m: Any, step: int, where: Path, in_place: bool = False,
+               prov: dict[str, Any] | None = None) -> Path:
+        return export_model(_merged(m, in_place=in_place), tok_dir, where, prov or provenance(step))
 
     history, sigint = LossHistory(), SigintCallback()
     all_callbacks: list[Any] = [ChecksumCallback(), sigint, history]
@@ -127,7 +128,7 @@ def train_sft(
     all_callbacks += list(callbacks)  # they run after SigintCallback: a SIGINT they raise stops the next step
     trainer = Trainer(model=model, args=training_args(cfg, out, has_cuda=has_cuda),
                       train_dataset=ChunkDataset(data.chunks, with_ids=False), callbacks=all_callbacks)
-    train_or_finish(trainer, ckpt, cfg.steps)
+    speed = train_or_finish(trainer, ckpt, cfg.steps)
     step = int(trainer.state.global_step)
     result = TrainResult(out=out, final=None, steps=step, tokens_seen=tokens_seen(cfg, step),
                          losses=history.rows, provenance=provenance(step))
@@ -135,7 +136,11 @@ def train_sft(
         found = list_checkpoints(out / "checkpoints")
         result.interrupted, result.checkpoint = True, (found[-1] if found else None)
         return result
-    result.final = export(trainer.model, step, out / "final", in_place=True)
+    if speed.get("session_seconds"):
+        speed["train_tokens_per_s"] = round(
+            tokens_seen(cfg, speed["session_steps"]) / speed["session_seconds"], 1)
+        result.provenance["train_speed"] = speed
+    result.final = export(trainer.model, step, out / "final", in_place=True, prov=result.provenance)
     if hook is not None:
         hook.run_on_dir(result.final, step)  # the final weights are always evaluated
         result.eval_metrics = dict(hook.evaluated)
