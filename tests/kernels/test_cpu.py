@@ -153,3 +153,12 @@ def test_generic_cpu_target_never_compiles_vnni() -> None:
     out = _run_py(_PROBE, NUMBA_CPU_NAME="generic")
     assert out.returncode == 0, out.stderr
     assert "False" in out.stdout and "NUMBA_CPU_NAME=generic" in out.stdout
+
+
+def test_layernorm_float_floor_division_is_exact() -> None:
+    # cpu._layernorm divides in float64; prove floor(x*g / mean) == (x*g) // mean for every
+    # int8 product and every reachable mean (1..128).
+    v = np.arange(-128, 128, dtype=np.int64)
+    xg = (v[:, None] * v[None, :]).ravel()
+    for mean in range(1, 129):
+        np.testing.assert_array_equal(np.floor(xg / float(mean)).astype(np.int64), xg // mean)
