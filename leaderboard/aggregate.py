@@ -104,7 +104,10 @@ def metrics_frame(results: Results, runs: pd.DataFrame) -> pd.DataFrame:
     df = pd.DataFrame.from_records(list(records.values()), columns=[
         "run_id", "task", "metric", "value", "n", "stderr", "ci_low", "ci_high", "ci_level",
         "ci_method", "higher_is_better", "aggregation", "is_aggregate", "order"])
-    df["primary"] = [primary[(r, t)] == m for r, t, m in zip(df.run_id, df.task, df.metric, strict=True)]
+    df["primary"] = pd.Series([primary[(r, t)] == m for r, t, m in zip(df.run_id, df.task, df.metric, strict=True)],
+                              index=df.index, dtype=bool)
+    df["is_aggregate"] = df["is_aggregate"].astype(bool)
+    df["higher_is_better"] = df["higher_is_better"].astype(bool)
     info = runs.drop(columns=["order"])
     return df.merge(info, on="run_id", how="inner").sort_values("order", kind="stable").reset_index(drop=True)
 
@@ -238,7 +241,7 @@ def overview_table(board_metrics: pd.DataFrame, board: pd.DataFrame, efficiency:
             v = latest.loc[b.run_id]
             rows[b.key][f"verdict|{b.suite}"] = v.verdict
             rows[b.key][f"verdict_vs|{b.suite}"] = names.get(v.baseline_run_id, v.baseline_run_id)
-    df = pd.DataFrame.from_records(list(rows.values()))
+    df = pd.DataFrame.from_records(list(rows.values())) if rows else pd.DataFrame(columns=["key"])
     for col in ["family", "step", "params", "bytes_on_disk", "peak_rss_bytes", "tokens_per_s",
                 *(f"norm|{s}" for s in suites), "norm|all"]:
         if col not in df.columns:

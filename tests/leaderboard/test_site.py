@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,8 +13,16 @@ import plotly
 import pytest
 from specboard.harness.cli import main
 from specboard.harness.exitcodes import ExitCode
+from specboard.harness.schema import (
+    EfficiencyRow,
+    MetricRow,
+    RunRow,
+    SampleRow,
+    VerdictRow,
+    dump_row,
+)
 from specboard.leaderboard.compare import choose_pairs, compare_pairs
-from specboard.leaderboard.fixtures import XSS_NAME
+from specboard.leaderboard.fixtures import XSS_NAME, fixture_rows
 from specboard.leaderboard.load import read_results
 from specboard.leaderboard.pages import frames
 from specboard.leaderboard.site import (
@@ -170,3 +179,25 @@ def test_asv_link_and_pareto_metric(fixture_results: Path, tmp_path: Path) -> No
     assert 'href="../../asv-html/index.html"' in next((out / "runs").glob("*.html")).read_text()
     pareto = json.loads((out / "data" / "pareto.json").read_text())
     assert {(p["task"], p["metric"]) for p in pareto} == {("bfcl/multiple", "accuracy")}
+
+
+def test_partial_inputs_build(tmp_path: Path) -> None:
+    """Unfinished runs (no metric rows) and metrics without intervals still give a site."""
+    rows = fixture_rows(items=3)
+    no_metrics = [r for r in rows if isinstance(r, RunRow | SampleRow)][:8]
+    (tmp_path / "a.jsonl").write_text("".join(dump_row(r) + "\n" for r in no_metrics))
+    build_site([tmp_path / "a.jsonl"], tmp_path / "a")
+    assert "No candidate on the board" in (tmp_path / "a" / "index.html").read_text()
+    bare = [r.model_copy(update={"ci_low": None, "ci_high": None, "stderr": None, "ci_method": None})
+            if isinstance(r, MetricRow) else r for r in rows if not isinstance(r, EfficiencyRow | VerdictRow)]
+    (tmp_path / "b.jsonl").write_text("".join(dump_row(r) + "\n" for r in bare))
+    build_site([tmp_path / "b.jsonl"], tmp_path / "b")
+    overview = json.loads((tmp_path / "b" / "data" / "overview.json").read_text())
+    assert len(overview["rows"]) == 4 and overview["latest_gate"] is None
+
+
+def test_command_module_imports_nothing_heavy() -> None:
+    code = ("import sys, specboard.harness.commands.leaderboard; "
+            "print(sorted(k for k in ('pandas', 'plotly', 'jinja2', 'specboard.leaderboard.site') if k in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
