@@ -254,6 +254,7 @@ class CaseParam:
     suite: str
     task: str
     spec: str
+    error: str | None = None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -264,8 +265,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             raise pytest.UsageError(f"{metafunc.module.__name__} uses specboard_case but sets no "
                                     "module variable specboard_suite = '<name>'")
         params = []
+        try:
+            tasks = state.suite_tasks(suite)
+        except Exception as exc:  # missing artifact, unknown suite: one failing case says why
+            msg = f"suite {suite!r} cannot be loaded: {type(exc).__name__}: {exc}"
+            metafunc.parametrize("specboard_case", [pytest.param(CaseParam(suite, "", "", msg), id=suite)],
+                                 indirect=True)
+            return
         for spec in state.options.candidates:
-            for task in state.suite_tasks(suite):
+            for task in tasks:
                 marks = [pytest.mark.large] if getattr(task, "large", False) else []
                 short = task.name.split("/", 1)[-1]
                 params.append(pytest.param(CaseParam(suite, task.name, spec), marks=marks,
@@ -329,6 +337,9 @@ class Case:
         from specboard.harness.data.cache import ArtifactError
         from specboard.harness.runner import select_items
 
+        if self.param.error:
+            self._record(usage_error=self.param.error)
+            pytest.fail(self.param.error, pytrace=False)
         o, task = self.state.options, self.task
         try:
             ctx = self.state.run_for(self.param.suite, self.param.spec)
@@ -457,7 +468,7 @@ def _finish(state: State, config: pytest.Config, *, interrupted: bool) -> ExitCo
     if shard_dir.exists():
         shutil.rmtree(shard_dir, ignore_errors=True)
     if not runs:
-        return None
+        return ExitCode.USAGE_ERROR if state.usage_errors and not interrupted else None
     verdicts: list[str] = []
     for suite, spec, run_id in runs:
         verdicts += _finish_run(state, suite, spec, run_id, interrupted=interrupted)

@@ -161,6 +161,11 @@ def test_selection_ids_and_usage_errors(project: pytest.Pytester) -> None:
     res = project.runpytest("--candidate=nosuch:thing")
     assert res.ret == 4
     res.stderr.fnmatch_lines(["*unknown candidate scheme 'nosuch'*"])
+    project.makepyfile(test_ghost='specboard_suite = "ghost"\n\ndef test_task(specboard_case):\n    specboard_case.check()\n')
+    res = project.runpytest("-k", "ghost", perfect(project))
+    assert res.ret == 4
+    res.stdout.fnmatch_lines(["*suite 'ghost' cannot be loaded*unknown suite 'ghost'*"])
+    (project.path / "test_ghost.py").unlink()
     old = project.path / "baselines" / "fake" / "alpha.jsonl"
     old.parent.mkdir(parents=True)
     old.write_text('{"schema_version": 0, "kind": "sample"}\n')
