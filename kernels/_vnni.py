@@ -18,10 +18,18 @@ Layout (``acc[p, i] = Σ_j x[p, j] * w[i, j]`` for ``j < 4 * (n // 4)``):
 - The ``n % 4`` tail columns are left to the caller (a scalar loop).
 
 A micro-kernel covers ``ROWS`` outputs × ``2 * 16`` members with 16 zmm accumulators.
+``chunked_gemm`` is one ``prange`` over chunks (a 32-member group × a range of output tiles);
+each chunk packs its members, computes their ``x · b`` projections and runs its tiles, so the
+whole GEMM is a single parallel region. The epilogue (``_nbcommon.epilogue``) is a second one.
+
+Measured on the development Xeon (which also has AMX-INT8, used by ``torch._int_mm`` via
+oneDNN, so torch is not a VNNI baseline here): the micro-kernel alone ~670 GOPS on one thread,
+the whole perturbed matmul ~300-380 GOPS on one thread — packing, projections, the epilogue
+and Numba's parallel launch are the difference. See ``specboard bench kernels``.
 
 Safety: the intrinsic is only compiled when ``available()`` says the CPU *and* Numba's target
 machine have AVX-512 VNNI; on any other CPU LLVM would abort the process, so callers must
-check ``available()`` first. Not handled here: widths > 65536 (int32 overflow of the offset
+check ``available()`` first (``cpu.py`` does). Not handled here: widths > 65536 (int32 overflow of the offset
 sum; ``_validate`` refuses them), non-x86 targets.
 """
 
@@ -229,86 +237,6 @@ def peak_loop(typingctx, iters):  # type: ignore[no-untyped-def]
 def peak(iters):  # type: ignore[no-untyped-def]
     """Run ``peak_loop`` (one thread); see ``kernels.bench`` for the parallel measurement."""
     return peak_loop(iters)
-
-
-@njit(cache=True, parallel=True)
-def pack_x(x32, p_, nb):  # type: ignore[no-untyped-def]
-    """``xq[blk, j4, lane] = x32[blk*16 + lane, j4] ^ 0x80808080`` (x + 128 per byte).
-
-    Members beyond ``p_`` are padded with 0x80808080 (x = 0); their results are dropped.
-    """
-    n4 = x32.shape[1]
-    xq = np.empty(nb * n4 * LANES, dtype=np.uint32)
-    for blk in prange(nb):
-        for j4 in range(n4):
-            base = (blk * n4 + j4) * LANES
-            for lane in range(LANES):
-                p = blk * LANES + lane
-                if p < p_:
-                    xq[base + lane] = x32[p, j4] ^ np.uint32(0x80808080)
-                else:
-                    xq[base + lane] = np.uint32(0x80808080)
-    return xq
-
-
-@njit(cache=True, parallel=True)
-def rowsum4(w):  # type: ignore[no-untyped-def]
-    """``rs[i] = Σ_{j < 4*(n//4)} w[i, j]`` (int32)."""
-    m, n = w.shape
-    n4 = n // 4
-    wf = w.reshape(-1)
-    out = np.empty(m, dtype=np.int32)
-    for i in prange(m):
-        n64 = (4 * n4) // 64
-        s = np.int32(rowsum_chunk(wf, i * n, n64))
-        for j in range(64 * n64, 4 * n4):
-            s += np.int32(wf[i * n + j])
-        out[i] = s
-    return out
-
-
-@njit(cache=True, boundscheck=False)
-def _tiles(xq, wf, rs, acc, n, t0, t1):  # type: ignore[no-untyped-def]
-    """Sequential run of tiles ``t0 .. t1-1``: ``acc[p, i] = Σ_{j<4*(n//4)} x[p, j] w[i, j]``.
-
-    Kept free of per-tile calls with array arguments and of allocations: inside a ``prange``
-    body those cost an atomic refcount/allocator update each (and cache-line ping-pong
-    between threads), which measured 7-50× slower than the arithmetic.
-    """
-    p_, m = acc.shape
-    n4 = n // 4
-    group = 2 * LANES
-    nrow = (m + ROWS - 1) // ROWS
-    tile = np.empty(ROWS * group, dtype=np.int32)
-    for t in range(t0, t1):
-        gi, ri = t // nrow, t % nrow
-        i0 = min(ri * ROWS, m - ROWS)  # the last tile overlaps: it rewrites identical values
-        p0 = gi * group
-        cnt = min(group, p_ - p0)
-        stride = group
-        if cnt > LANES:
-            micro2(xq, gi * 2 * n4 * 64, wf, i0 * n, n, n4, tile)
-        else:
-            micro1(xq, gi * 2 * n4 * 64, wf, i0 * n, n, n4, tile)
-            stride = LANES
-        for c in range(cnt):
-            for r in range(ROWS):
-                acc[p0 + c, i0 + r] = tile[r * stride + c] - np.int32(128) * rs[i0 + r]
-
-
-@njit(cache=True, parallel=True)
-def vnni_gemm(xq, w, rs, acc, nchunks):  # type: ignore[no-untyped-def]
-    """``acc[p, i] = Σ_{j < 4*(n//4)} x[p, j] w[i, j]`` from packed ``xq`` (``pack_x``).
-
-    Needs ``m >= ROWS``. Tiles are 8 outputs × 32 members, split into ``nchunks`` contiguous
-    runs, one ``prange`` iteration each.
-    """
-    p_, m = acc.shape
-    n = w.shape[1]
-    total = ((p_ + 2 * LANES - 1) // (2 * LANES)) * ((m + ROWS - 1) // ROWS)
-    wf = w.reshape(-1)
-    for ch in prange(nchunks):
-        _tiles(xq, wf, rs, acc, n, ch * total // nchunks, (ch + 1) * total // nchunks)
 
 
 @njit(cache=True, parallel=True)

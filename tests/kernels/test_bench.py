@@ -22,7 +22,7 @@ def test_bench_tiny_run_writes_json(tmp_path: Path, capsys) -> None:  # type: ig
     out = tmp_path / "k.json"
     rc = bench.run(_args("--threads", "1", "--populations", "16", "--widths", "64",
                          "--repeats", "1", "--min-time", "0", "--layers", "1", "--width", "32",
-                         "--step-population", "4", "--json", str(out)))
+                         "--step-population", "4", "--no-fallback", "--json", str(out)))
     assert rc == ExitCode.PASS
     data = json.loads(out.read_text())
     assert data["gemm"][0]["P"] == 16 and data["gemm"][0]["torch_gops"] > 0
