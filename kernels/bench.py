@@ -39,6 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--step-population", type=int, default=256,
                    help="recurrent step: population")
     p.add_argument("--no-fallback", action="store_true", help="skip the slow portable kernel")
+    p.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                   help="cpu: GOPS per CPU-second x threads (robust on a shared machine; "
+                        "default); wall: GOPS per wall-clock second")
     p.add_argument("--json", default=None, help="also write the results to this file")
 
 
@@ -52,7 +55,13 @@ def _ints(text: str) -> list[int]:
     return vals
 
 
-def _median_time(fn: Callable[[], Any], repeats: int, min_time: float) -> float:
+def _median_time(fn: Callable[[], Any], repeats: int, min_time: float,
+                 clock: str = "wall") -> float:
+    """Median seconds per call of ``fn``: wall clock, or process CPU time per call divided by
+    the thread count (``clock="cpu"``: robust on a shared machine, where a descheduled worker
+    inflates wall time but not CPU time; spin-waiting would inflate it, so OMP waits are
+    passive)."""
+    now = time.perf_counter if clock == "wall" else time.process_time
     fn()  # warm-up / JIT
     t0 = time.perf_counter()
     fn()
@@ -60,10 +69,10 @@ def _median_time(fn: Callable[[], Any], repeats: int, min_time: float) -> float:
     calls = max(1, int(min_time / once))
     times = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = now()
         for _ in range(calls):
             fn()
-        times.append((time.perf_counter() - t0) / calls)
+        times.append((now() - t0) / calls)
     return statistics.median(times)
 
 
@@ -88,19 +97,24 @@ def run(args: argparse.Namespace) -> ExitCode:
     from specboard.kernels.recurrent import GRUStack
 
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    torch.set_num_threads(threads)
     ops.use("cpu")
+    nthreads = numba.get_num_threads()
+    torch.set_num_threads(nthreads)
+
+    def timed(fn: Callable[[], Any], repeats: int, min_time: float) -> float:
+        t = _median_time(fn, repeats, min_time, args.clock)
+        return t / nthreads if args.clock == "cpu" else t
+
     vnni_on, why = cpu.vnni_status()
     print(f"cpu: {cpu_name()} | threads: numba {numba.get_num_threads()}, torch "
           f"{torch.get_num_threads()} | load average: {load_average()} | VNNI path: "
           f"{'on' if vnni_on else 'off'} ({why})")
-    results: dict[str, Any] = {"threads": threads, "load_average_start": load_average(),
-                               "vnni": vnni_on, "gemm": [], "step": None}
+    results: dict[str, Any] = {"threads": nthreads, "clock": args.clock, "vnni": vnni_on,
+                               "load_average_start": load_average(), "gemm": [], "step": None}
     peak = None
     if vnni_on:
         iters = 200_000
-        t = _median_time(lambda: _vnni.peak_parallel(numba.get_num_threads(), iters),
-                         args.repeats, args.min_time)
+        t = timed(lambda: _vnni.peak_parallel(nthreads, iters), args.repeats, args.min_time)
         peak = numba.get_num_threads() * iters * 2048 / t / 1e9
         print(f"VNNI peak (register-only vpdpbusd loop, {numba.get_num_threads()} threads): "
               f"{peak:.0f} GOPS")
@@ -112,7 +126,8 @@ def run(args: argparse.Namespace) -> ExitCode:
     hdr = (f"{'P':>5} {'n=m':>5} | {'ours+pert':>9} {'ours':>7} {'fallback':>8} {'torch':>7} "
            f"| {'pert/peak':>9} {'ours/peak':>9} {'fb/peak':>7} {'torch/pk':>8} "
            f"{'pert/torch':>10}")
-    print("GOPS (2 ops per int8 multiply-add), medians of", args.repeats)
+    print(f"GOPS (2 ops per int8 multiply-add), medians of {args.repeats}, clock: "
+          + ("CPU time / threads" if args.clock == "cpu" else "wall"))
     print(hdr)
     path = "vnni" if vnni_on else "portable"
     for n in widths:
@@ -124,15 +139,15 @@ def run(args: argparse.Namespace) -> ExitCode:
             b = rng.integers(-31, 32, size=(k, n)).astype(np.int8)
             ops_count = 2.0 * p * n * n
             e_a, e_b = a[:0], b[:0]
-            t_pert = _median_time(partial(cpu.perturbed_matmul, x, w, a, b, shift=9,
+            t_pert = timed(partial(cpu.perturbed_matmul, x, w, a, b, shift=9,
                                           noise_shift=8, path=path), args.repeats, args.min_time)
-            t_plain = _median_time(partial(cpu.matmul_acc, x, w, e_a, e_b, noise_shift=0,
+            t_plain = timed(partial(cpu.matmul_acc, x, w, e_a, e_b, noise_shift=0,
                                            path=path), args.repeats, args.min_time)
             t_fb = None
             if not args.no_fallback:
-                t_fb = _median_time(partial(cpu.matmul_acc, x, w, e_a, e_b, noise_shift=0,
+                t_fb = timed(partial(cpu.matmul_acc, x, w, e_a, e_b, noise_shift=0,
                                             path="portable"), max(1, args.repeats // 2), 0.0)
-            t_torch = _median_time(partial(torch._int_mm, torch.from_numpy(x),
+            t_torch = timed(partial(torch._int_mm, torch.from_numpy(x),
                                            torch.from_numpy(w).t()), args.repeats, args.min_time)
             g = {key: (ops_count / t / 1e9 if t else None) for key, t in
                  (("pert", t_pert), ("plain", t_plain), ("fallback", t_fb), ("torch", t_torch))}
@@ -151,7 +166,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     stack = GRUStack(layers=args.layers, d=args.width, population=args.step_population)
     x0 = rng.integers(-127, 128, size=(args.step_population, args.width)).astype(np.int8)
     hs = [np.zeros((args.step_population, args.width), np.int8) for _ in range(args.layers)]
-    t_step = _median_time(lambda: stack.step(x0, hs), args.repeats, args.min_time)
+    t_step = timed(lambda: stack.step(x0, hs), args.repeats, args.min_time)
     tok_s = args.step_population / t_step
     macs = args.layers * 4 * args.width * args.width * args.step_population
     results["step"] = {"layers": args.layers, "width": args.width,
