@@ -57,6 +57,7 @@ class BuildOptions:
     include_mock: bool = False
     skip_bad_lines: bool = False
     asv_html: Path | None = None
+    asv_url: str | None = None
     compare: list[tuple[str, str]] = field(default_factory=list)
     max_pairs: int = 20
     max_samples: int = 1000
@@ -154,8 +155,14 @@ def build_site(paths: Sequence[str | os.PathLike[str]], out: str | os.PathLike[s
         if not index.is_file():
             raise SiteError(f"--asv-html {options.asv_html}: no index.html there (run `asv publish` first)")
         asv = os.path.relpath(index.resolve(), out.resolve().parent / out.name)
+    elif options.asv_url:
+        scheme = options.asv_url.split(":", 1)[0].lower() if ":" in options.asv_url.split("/", 1)[0] else ""
+        if scheme not in ("", "http", "https"):
+            raise SiteError(f"--asv-url {options.asv_url!r}: only relative, http and https links")
+        asv = options.asv_url  # relative to the site root, or absolute
     common = {"schema_version": SCHEMA_VERSION, "generated": generated, "generated_source": source,
               "files": [Path(p).name for p in paths], "n_rows": results.n_rows, "asv": asv,
+              "asv_absolute": bool(asv and ("://" in asv or asv.startswith("/"))),
               "skipped": [str(e) for e in results.errors]}
 
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     b.add_argument("--skip-bad-lines", action="store_true",
                    help="build even if some lines are not valid rows (they are listed on every page)")
     b.add_argument("--asv-html", type=Path, default=None, help="asv HTML output directory to link to")
+    b.add_argument("--asv-url", default=None,
+                   help="link to the asv history as given, without checking it (e.g. asv/index.html when "
+                   "the asv HTML is copied into the site after the build, or an absolute URL)")
     b.add_argument("--compare", nargs=2, action="append", default=[], metavar=("CANDIDATE_RUN", "BASELINE_RUN"),
                    help="a pair of run ids to compare (repeatable); verdict pairs and specialist-vs-baseline "
                    "pairs are added automatically")
@@ -48,6 +51,7 @@ def build(args: argparse.Namespace) -> ExitCode:
             return ExitCode.USAGE_ERROR
     options = BuildOptions(
         include_mock=args.include_mock, skip_bad_lines=args.skip_bad_lines, asv_html=args.asv_html,
+        asv_url=args.asv_url,
         compare=[(a, b) for a, b in args.compare], max_pairs=args.max_pairs, max_samples=args.max_samples,
         max_flips=args.max_flips, margin=args.margin, alpha=args.alpha, pareto_metrics=args.pareto_metric,
     )

@@ -201,3 +201,14 @@ def test_command_module_imports_nothing_heavy() -> None:
             "print(sorted(k for k in ('pandas', 'plotly', 'jinja2', 'specboard.leaderboard.site') if k in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_asv_url_is_linked_as_given(fixture_results: Path, tmp_path: Path) -> None:
+    out = tmp_path / "s"
+    assert main(["leaderboard", "build", str(fixture_results), "-o", str(out), "--asv-url", "asv/index.html",
+                 "--max-pairs", "0"]) == ExitCode.PASS
+    assert 'href="asv/index.html"' in (out / "index.html").read_text()
+    assert 'href="../asv/index.html"' in next((out / "runs").glob("*.html")).read_text()
+    assert "No pairs of runs to compare" in (out / "compare.html").read_text()
+    assert main(["leaderboard", "build", str(fixture_results), "-o", str(out),
+                 "--asv-url", "javascript:alert(1)"]) == ExitCode.INVALID_INPUT
