@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from specboard.kernels import ops
+from specboard.trainers.eggroll import _fused
 from specboard.trainers.eggroll.config import EggConfig
 
 VOCAB = 256
@@ -145,7 +146,8 @@ def _member_vec(w: np.ndarray, e: np.ndarray | None, rows: int) -> np.ndarray:
     return base + _signs(rows)[:, None] * e_rep
 
 
-def _layernorm_members(x: np.ndarray, g: np.ndarray, e: np.ndarray | None) -> np.ndarray:
+def _layernorm_members(x: np.ndarray, g: np.ndarray, e: np.ndarray | None,
+                       fused: bool = False) -> np.ndarray:
     """Integer LN (same arithmetic as ``ops.layernorm``) with per-member gains when noisy.
 
     ``x`` is int8[R, n] with R = T·P rows in time-major order (row r is member r % P).
@@ -155,6 +157,8 @@ def _layernorm_members(x: np.ndarray, g: np.ndarray, e: np.ndarray | None) -> np
     """
     if e is None:
         return ops.layernorm(x, g)
+    if fused:
+        return _fused.layernorm_members(np.ascontiguousarray(x), g, e)
     rows, n = x.shape
     members = 2 * e.shape[0]
     gm = _member_vec(g, e, members).astype(np.float32)                 # [P, n]
@@ -167,10 +171,12 @@ def _layernorm_members(x: np.ndarray, g: np.ndarray, e: np.ndarray | None) -> np
 class EggModel:
     """Forward passes of the EGG model over int8 parameters (no state of its own)."""
 
-    def __init__(self, cfg: EggConfig, params: dict[str, np.ndarray]):
+    def __init__(self, cfg: EggConfig, params: dict[str, np.ndarray], fused: bool | None = None):
         self.cfg = cfg
         self.params = params
         self.specs = param_specs(cfg)
+        self.fused = _fused.AVAILABLE if fused is None else bool(fused)
+        """Use the Numba loops of :mod:`_fused` (bit-identical to the numpy code below)."""
 
     def zero_state(self, rows: int) -> list[np.ndarray]:
         return [np.zeros((rows, self.cfg.d_model), dtype=np.int8) for _ in range(self.cfg.layers)]
@@ -223,9 +229,9 @@ class EggModel:
             p = f"l{li}."
             r = x
             xn = _layernorm_members(x.reshape(t_len * rows, d), self.params[p + "ln1"],
-                                    self._vec_noise(noise, p + "ln1"))
-            xf = self._mm(xn, p + "Wf", noise, t_len).reshape(t_len, rows, d).astype(np.int32)
-            xh = self._mm(xn, p + "Wh", noise, t_len).reshape(t_len, rows, d).astype(np.int32)
+                                    self._vec_noise(noise, p + "ln1"), self.fused)
+            xf = self._mm(xn, p + "Wf", noise, t_len).reshape(t_len, rows, d)
+            xh = self._mm(xn, p + "Wh", noise, t_len).reshape(t_len, rows, d)
             bf = _member_vec(self.params[p + "bf"], self._vec_noise(noise, p + "bf"), rows)
             bh = _member_vec(self.params[p + "bh"], self._vec_noise(noise, p + "bh"), rows)
             h = states[li].copy()
@@ -233,24 +239,29 @@ class EggModel:
             for t in range(t_len):
                 if reset[t].any():
                     h[reset[t]] = 0
-                uf = self._mm(h, p + "Uf", noise).astype(np.int32)
-                f = np.clip(xf[t] + uf + bf, -127, 127) + 127             # gate in [0, 254]
-                h32 = h.astype(np.int32)
-                g = ((f * h32) >> 8).astype(np.int8)
-                uh = self._mm(g, p + "Uh", noise).astype(np.int32)
-                hh = np.clip(xh[t] + uh + bh, -127, 127)
-                h = np.clip(h32 + ((f * (hh - h32)) >> 8), -127, 127).astype(np.int8)
+                uf = self._mm(h, p + "Uf", noise)
+                if self.fused:
+                    f, g = _fused.gru_gate(xf[t], uf, bf, h)
+                    uh = self._mm(g, p + "Uh", noise)
+                    h = _fused.gru_update(xh[t], uh, bh, h, f)
+                else:
+                    f = np.clip(xf[t].astype(np.int32) + uf + bf, -127, 127) + 127   # gate in [0, 254]
+                    h32 = h.astype(np.int32)
+                    g = ((f * h32) >> 8).astype(np.int8)
+                    uh = self._mm(g, p + "Uh", noise).astype(np.int32)
+                    hh = np.clip(xh[t].astype(np.int32) + uh + bh, -127, 127)
+                    h = np.clip(h32 + ((f * (hh - h32)) >> 8), -127, 127).astype(np.int8)
                 hs[t] = h
             new_states.append(h)
             x = ops.sat_add(hs, r)
             r = x
             xn = _layernorm_members(x.reshape(t_len * rows, d), self.params[p + "ln2"],
-                                    self._vec_noise(noise, p + "ln2"))
+                                    self._vec_noise(noise, p + "ln2"), self.fused)
             hid = self._mm(xn, p + "W1", noise, t_len)
             out = self._mm(hid, p + "W2", noise, t_len).reshape(t_len, rows, d)
             x = ops.sat_add(out, r)
         xn = _layernorm_members(x.reshape(t_len * rows, d), self.params["ln_out"],
-                                self._vec_noise(noise, "ln_out"))
+                                self._vec_noise(noise, "ln_out"), self.fused)
         logits = self._mm(xn, "head", noise, t_len).reshape(t_len, rows, VOCAB)
         return logits, new_states
 
