@@ -130,22 +130,29 @@ def _bcast_at(builder, byte_ptr):  # type: ignore[no-untyped-def]
 def _make_micro(rows: int, mblock: int):  # type: ignore[no-untyped-def]
     """An intrinsic computing a ``rows`` × ``mblock*16`` accumulator tile (see module doc).
 
-    ``micro(xq, xoff, w, woff, n, n4, tile)``: ``tile[r*mblock*16 + c*16 + l] =
-    Σ_{j4 < n4} Σ_t xq[xoff + (c*n4 + j4)*64 + 4l + t] * w[woff + r*n + 4*j4 + t]``.
+    ``micro(xq, xoff, w, woff, n, n4, acc, p0, cnt, i0, rs)`` writes, for members
+    ``p = p0 + c*16 + l < p0 + cnt`` and outputs ``i = i0 + r``:
+    ``acc[p, i] = Σ_{j4 < n4} Σ_t xq[xoff + (c*n4 + j4)*64 + 4l + t] * w[woff + r*n + 4*j4 + t]
+    - 128 * rs[r]``. The 16-lane (member) accumulators are transposed in registers so each
+    member's ``rows`` outputs go out as one contiguous vector store.
     """
+    vrow = ir.VectorType(i32, rows)
 
     @intrinsic
-    def micro(typingctx, xq, xoff, w, woff, n, n4, tile):  # type: ignore[no-untyped-def]
-        sig = types.void(xq, xoff, w, woff, n, n4, tile)
+    def micro(typingctx, xq, xoff, w, woff, n, n4, acc, p0, cnt, i0, rs):  # type: ignore[no-untyped-def]
+        sig = types.void(xq, xoff, w, woff, n, n4, acc, p0, cnt, i0, rs)
 
         def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-            xq_v, xoff_v, w_v, woff_v, n_v, n4_v, tile_v = args
-            xty, _, wty, _, _, _, tty = signature.args
+            xq_v, xoff_v, w_v, woff_v, n_v, n4_v, acc_v, p0_v, cnt_v, i0_v, rs_v = args
+            xty, _, wty, _, _, _, aty, _, _, _, rty = signature.args
             fn = _dpbusd(builder)
             intp = context.get_value_type(types.intp)
             xbase = _ptr(context, builder, xty, xq_v, xoff_v)
             wbase = _ptr(context, builder, wty, w_v, woff_v)
-            tbase = _ptr(context, builder, tty, tile_v, ir.Constant(intp, 0))
+            acc_arr = context.make_array(aty)(context, builder, acc_v)
+            m_v = builder.extract_value(acc_arr.shape, 1)
+            abase = builder.gep(acc_arr.data, [builder.add(builder.mul(p0_v, m_v), i0_v)])
+            rbase = _ptr(context, builder, rty, rs_v, ir.Constant(intp, 0))
             zero = ir.Constant(v16, [0] * LANES)
             accs = [cgutils.alloca_once_value(builder, zero) for _ in range(rows * mblock)]
             for acc in accs:
@@ -165,11 +172,23 @@ def _make_micro(rows: int, mblock: int):  # type: ignore[no-untyped-def]
                     for c in range(mblock):
                         acc = accs[r * mblock + c]
                         builder.store(builder.call(fn, [builder.load(acc), xvs[c], wv]), acc)
-            for r in range(rows):
-                for c in range(mblock):
-                    off = ir.Constant(intp, (r * mblock + c) * LANES)
-                    dst = builder.bitcast(builder.gep(tbase, [off]), v16.as_pointer())
-                    builder.store(builder.load(accs[r * mblock + c]), dst, align=1)
+            corr = builder.mul(builder.load(builder.bitcast(rbase, vrow.as_pointer()), align=4),
+                               ir.Constant(vrow, [128] * rows))
+            vals = [[builder.load(accs[r * mblock + c]) for r in range(rows)]
+                    for c in range(mblock)]
+            for c in range(mblock):
+                for lane in range(LANES):
+                    idx = c * LANES + lane
+                    out = ir.Constant(vrow, None)
+                    for r in range(rows):
+                        out = builder.insert_element(
+                            out, builder.extract_element(vals[c][r], ir.Constant(i32, lane)),
+                            ir.Constant(i32, r))
+                    out = builder.sub(out, corr)
+                    live = builder.icmp_signed("<", ir.Constant(intp, idx), cnt_v)
+                    with builder.if_then(live):
+                        dst = builder.gep(abase, [builder.mul(m_v, ir.Constant(intp, idx))])
+                        builder.store(out, builder.bitcast(dst, vrow.as_pointer()), align=4)
             _vzeroupper(builder)
             return context.get_dummy_value()
 
@@ -296,7 +315,6 @@ def _chunk(x, x32, w, wf, b, pert, acc, xb, gi, r0, r1):  # type: ignore[no-unty
             for j in range(n):
                 s += np.int64(np.int32(x[p, j]) * np.int32(b[p // 2, j]))
             xb[p] = s
-    tile = np.empty(ROWS * group, dtype=np.int32)
     rs = np.empty(ROWS, dtype=np.int32)
     n64 = nm // 64
     for ri in range(r0, r1):
@@ -308,15 +326,10 @@ def _chunk(x, x32, w, wf, b, pert, acc, xb, gi, r0, r1):  # type: ignore[no-unty
                 for j in range(64 * n64, nm):
                     s32 += np.int32(wf[(i0 + r) * n + j])
                 rs[r] = s32
-        stride = group
         if cnt > LANES:
-            micro2(xq, 0, wf, i0 * n, n, n4, tile)
+            micro2(xq, 0, wf, i0 * n, n, n4, acc, p0, cnt, i0, rs)
         else:
-            micro1(xq, 0, wf, i0 * n, n, n4, tile)
-            stride = LANES
-        for c in range(cnt):
-            for r in range(ROWS):
-                acc[p0 + c, i0 + r] = tile[r * stride + c] - np.int32(128) * rs[r]
+            micro1(xq, 0, wf, i0 * n, n, n4, acc, p0, cnt, i0, rs)
 
 
 @njit(cache=True, parallel=True)
