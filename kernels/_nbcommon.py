@@ -43,10 +43,10 @@ def member_dots(x, b):  # type: ignore[no-untyped-def]
     out = np.zeros(p_, dtype=np.int64)
     for p in prange(p_):
         k = p // 2
-        s = np.int64(0)
+        s = np.int32(0)  # |x · b| <= 128 * 128 * 65536 = 2**30: exact in int32
         for j in range(n):
-            s += np.int64(np.int32(x[p, j]) * np.int32(b[k, j]))
-        out[p] = s
+            s = np.int32(s + np.int32(x[p, j]) * np.int32(b[k, j]))
+        out[p] = np.int64(s)
     return out
 
 

@@ -311,10 +311,11 @@ def _chunk(x, x32, w, wf, b, pert, acc, xb, gi, r0, r1):  # type: ignore[no-unty
     if pert and r0 == 0:
         for c in range(cnt):
             p = p0 + c
-            s = np.int64(0)
+            k = p // 2
+            s = np.int32(0)  # |x · b| <= 127 * 128 * 65536 < 2**31: int32 is exact, vectorises
             for j in range(n):
-                s += np.int64(np.int32(x[p, j]) * np.int32(b[p // 2, j]))
-            xb[p] = s
+                s = np.int32(s + np.int32(x[p, j]) * np.int32(b[k, j]))
+            xb[p] = np.int64(s)
     rs = np.empty(ROWS, dtype=np.int32)
     n64 = nm // 64
     for ri in range(r0, r1):
