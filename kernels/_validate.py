@@ -167,3 +167,16 @@ def noise_args(seed: Any, step: Any, param_id: Any, count: Any, length: Any, bou
             check_int("param_id", param_id, 0, u64), check_int("count", count, 0, 2**31 - 1),
             check_int("length", length, 0, 2**31 - 1), check_int("bound", bound, 1, 127),
             check_int("offset", offset, 0, u64))
+
+
+def gru_args(name: str, mats: dict[str, Any], bias: Any) -> tuple[list[np.ndarray], np.ndarray]:
+    """Validate the fused GRU gate ops: int8 ``[P, n]`` arrays of one shape + int8 ``[n]``."""
+    arrs = [as_array(k, v, np.int8, 2) for k, v in mats.items()]
+    shape = arrs[0].shape
+    for k, v in zip(mats, arrs, strict=True):
+        if v.shape != shape:
+            raise ValueError(f"{name}: {k} has shape {v.shape}, expected {shape}")
+    b = as_array("bias", bias, np.int8, 1)
+    if b.shape != (shape[1],):
+        raise ValueError(f"{name}: bias must have shape ({shape[1]},), got {b.shape}")
+    return arrs, b

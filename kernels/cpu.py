@@ -226,6 +226,45 @@ def log2_softmax_score(logits: Any, targets: Any) -> np.ndarray:
     return out
 
 
+@njit(cache=True, parallel=True)
+def _gru_gates(ax, ah, bias, h, f, g):  # type: ignore[no-untyped-def]
+    p_, n = ax.shape
+    for p in prange(p_):
+        for j in range(n):
+            v = np.int32(ax[p, j]) + np.int32(ah[p, j]) + np.int32(bias[j])
+            v = min(max(v, -127), 127)
+            f[p, j] = np.int8(v)
+            g[p, j] = np.int8(((v + 127) * np.int32(h[p, j])) >> 8)
+
+
+def gru_gates(ax: Any, ah: Any, bias: Any, h: Any) -> tuple[np.ndarray, np.ndarray]:
+    """See ``reference.gru_gates``."""
+    (ax, ah, h), bias = V.gru_args("gru_gates", {"ax": ax, "ah": ah, "h": h}, bias)
+    f, g = np.empty_like(ax), np.empty_like(ax)
+    _gru_gates(ax, ah, bias, h, f, g)
+    return f, g
+
+
+@njit(cache=True, parallel=True)
+def _gru_update(ax, ag, bias, f, h, out):  # type: ignore[no-untyped-def]
+    p_, n = ax.shape
+    for p in prange(p_):
+        for j in range(n):
+            hh = np.int32(ax[p, j]) + np.int32(ag[p, j]) + np.int32(bias[j])
+            hh = min(max(hh, -127), 127)
+            h32 = np.int32(h[p, j])
+            v = h32 + (((np.int32(f[p, j]) + 127) * (hh - h32)) >> 8)
+            out[p, j] = np.int8(min(max(v, -127), 127))
+
+
+def gru_update(ax: Any, ag: Any, bias: Any, f: Any, h: Any) -> np.ndarray:
+    """See ``reference.gru_update``."""
+    (ax, ag, f, h), bias = V.gru_args("gru_update", {"ax": ax, "ag": ag, "f": f, "h": h}, bias)
+    out = np.empty_like(ax)
+    _gru_update(ax, ag, bias, f, h, out)
+    return out
+
+
 # ---------------------------------------------------------------------------------------
 # votes and update
 # ---------------------------------------------------------------------------------------

@@ -197,6 +197,27 @@ def _score_kernel(logits, targets, exp2, frac, out):  # type: ignore[no-untyped-
 
 
 @cuda.jit
+def _gru_gates_kernel(ax, ah, bias, h, f, g):  # type: ignore[no-untyped-def]
+    p, j = cuda.grid(2)
+    if p < ax.shape[0] and j < ax.shape[1]:
+        v = int32(ax[p, j]) + int32(ah[p, j]) + int32(bias[j])
+        v = int32(-127) if v < -127 else (int32(127) if v > 127 else v)
+        f[p, j] = int8(v)
+        g[p, j] = int8(((v + int32(127)) * int32(h[p, j])) >> int32(8))
+
+
+@cuda.jit
+def _gru_update_kernel(ax, ag, bias, f, h, out):  # type: ignore[no-untyped-def]
+    p, j = cuda.grid(2)
+    if p < ax.shape[0] and j < ax.shape[1]:
+        hh = int32(ax[p, j]) + int32(ag[p, j]) + int32(bias[j])
+        hh = int32(-127) if hh < -127 else (int32(127) if hh > 127 else hh)
+        h32 = int32(h[p, j])
+        v = h32 + (((int32(f[p, j]) + int32(127)) * (hh - h32)) >> int32(8))
+        out[p, j] = int8(-127 if v < -127 else (127 if v > 127 else v))
+
+
+@cuda.jit
 def _vote_kernel(f, a, b, out):  # type: ignore[no-untyped-def]
     i, j = cuda.grid(2)
     if i < out.shape[0] and j < out.shape[1]:
@@ -354,6 +375,34 @@ def log2_softmax_score(logits: Any, targets: Any) -> Any:
         _score_kernel[pl.shape[0], RED](_dev(logits, pl), cuda.to_device(pt),
                                         cuda.to_device(R.EXP2.astype(np.int64)),
                                         cuda.to_device(R.LOG2_FRAC.astype(np.int64)), out)
+    return _ret(out, on_dev)
+
+
+def gru_gates(ax: Any, ah: Any, bias: Any, h: Any) -> tuple[Any, Any]:
+    """See ``reference.gru_gates``."""
+    on_dev = _on_device(ax, ah, bias, h)
+    (pax, pah, ph), pb = V.gru_args("gru_gates", {"ax": _proxy(ax), "ah": _proxy(ah),
+                                                  "h": _proxy(h)}, _proxy(bias))
+    f = cuda.device_array(pax.shape, dtype=np.int8)
+    g = cuda.device_array(pax.shape, dtype=np.int8)
+    if pax.size:
+        grid, block = _grid2(*pax.shape)
+        _gru_gates_kernel[grid, block](_dev(ax, pax), _dev(ah, pah), _dev(bias, pb),
+                                       _dev(h, ph), f, g)
+    return _ret(f, on_dev), _ret(g, on_dev)
+
+
+def gru_update(ax: Any, ag: Any, bias: Any, f: Any, h: Any) -> Any:
+    """See ``reference.gru_update``."""
+    on_dev = _on_device(ax, ag, bias, f, h)
+    (pax, pag, pf, ph), pb = V.gru_args(
+        "gru_update", {"ax": _proxy(ax), "ag": _proxy(ag), "f": _proxy(f), "h": _proxy(h)},
+        _proxy(bias))
+    out = cuda.device_array(pax.shape, dtype=np.int8)
+    if pax.size:
+        grid, block = _grid2(*pax.shape)
+        _gru_update_kernel[grid, block](_dev(ax, pax), _dev(ag, pag), _dev(bias, pb),
+                                        _dev(f, pf), _dev(h, ph), out)
     return _ret(out, on_dev)
 
 

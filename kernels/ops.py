@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 BACKENDS = ("cpu", "reference", "cuda")
 FUNCTIONS = ("noise_int8", "perturbed_matmul", "matmul_acc", "layernorm", "sat_add",
-             "log2_softmax_score", "vote", "vote_vec", "threshold_update")
+             "log2_softmax_score", "vote", "vote_vec", "threshold_update", "gru_gates",
+             "gru_update")
 
 _active: ModuleType | None = None
 _active_name: str | None = None
@@ -94,6 +95,16 @@ def layernorm(x: Any, g: Any) -> Any:
 def sat_add(x: Any, y: Any) -> Any:
     """See ``reference.sat_add``."""
     return _ensure().sat_add(x, y)
+
+
+def gru_gates(ax: Any, ah: Any, bias: Any, h: Any) -> Any:
+    """See ``reference.gru_gates`` (fused extra: not in the original contract)."""
+    return _ensure().gru_gates(ax, ah, bias, h)
+
+
+def gru_update(ax: Any, ag: Any, bias: Any, f: Any, h: Any) -> Any:
+    """See ``reference.gru_update`` (fused extra: not in the original contract)."""
+    return _ensure().gru_update(ax, ag, bias, f, h)
 
 
 def log2_softmax_score(logits: Any, targets: Any) -> Any:

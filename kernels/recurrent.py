@@ -69,15 +69,8 @@ class GRUStack:
             r = x
             xn = ops.layernorm(x, ws["g"])
             hl = h[layer]
-            f = _sat(mm("wf", xn).astype(np.int32) + mm("uf", hl) + ws["bf"])
-            h32 = hl.astype(np.int32)
-            g = (((f + 127) * h32) >> 8).astype(np.int8)
-            hh = _sat(mm("wh", xn).astype(np.int32) + mm("uh", g) + ws["bh"])
-            hn = np.clip(h32 + (((f + 127) * (hh - h32)) >> 8), -127, 127).astype(np.int8)
+            f, g = ops.gru_gates(mm("wf", xn), mm("uf", hl), ws["bf"], hl)
+            hn = ops.gru_update(mm("wh", xn), mm("uh", g), ws["bh"], f, hl)
             h[layer] = hn
             x = ops.sat_add(hn, r)
         return x
-
-
-def _sat(v: np.ndarray) -> np.ndarray:
-    return np.clip(v, -127, 127).astype(np.int32)

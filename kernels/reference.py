@@ -152,6 +152,28 @@ def sat_add(x: Any, y: Any) -> np.ndarray:
     return np.clip(x.astype(np.int32) + y.astype(np.int32), -127, 127).astype(np.int8)
 
 
+def gru_gates(ax: Any, ah: Any, bias: Any, h: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Fused GRU forget gate: ``f = clip(ax + ah + bias)``, ``g = ((f + 127) * h) >> 8``.
+
+    ``ax = Wf x``, ``ah = Uf h`` (int8 ``[P, n]`` matmul outputs), ``bias`` int8 ``[n]``,
+    ``h`` the int8 state; returns int8 ``(f, g)`` (``g`` always fits: ``|g| <= 126``).
+    """
+    (ax, ah, h), bias = V.gru_args("gru_gates", {"ax": ax, "ah": ah, "h": h}, bias)
+    f = np.clip(ax.astype(np.int32) + ah + bias.astype(np.int32)[None, :], -127, 127)
+    g = ((f + 127) * h.astype(np.int32)) >> 8
+    return f.astype(np.int8), g.astype(np.int8)
+
+
+def gru_update(ax: Any, ag: Any, bias: Any, f: Any, h: Any) -> np.ndarray:
+    """Fused GRU state update: ``ĥ = clip(ax + ag + bias)``,
+    ``h' = clip(h + (((f + 127) * (ĥ - h)) >> 8))`` in int32 (no int8 wrap)."""
+    (ax, ag, f, h), bias = V.gru_args("gru_update", {"ax": ax, "ag": ag, "f": f, "h": h}, bias)
+    hh = np.clip(ax.astype(np.int32) + ag + bias.astype(np.int32)[None, :], -127, 127)
+    h32 = h.astype(np.int32)
+    out = h32 + (((f.astype(np.int32) + 127) * (hh - h32)) >> 8)
+    return np.clip(out, -127, 127).astype(np.int8)
+
+
 # ---------------------------------------------------------------------------------------
 # Fitness: integer log2-softmax in Q4
 # ---------------------------------------------------------------------------------------

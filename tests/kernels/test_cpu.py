@@ -162,3 +162,16 @@ def test_layernorm_float_floor_division_is_exact() -> None:
     xg = (v[:, None] * v[None, :]).ravel()
     for mean in range(1, 129):
         np.testing.assert_array_equal(np.floor(xg / float(mean)).astype(np.int64), xg // mean)
+
+
+def test_fused_gru_ops() -> None:
+    rng = np.random.default_rng(12)
+    for p, n in [(1, 1), (6, 37), (64, 512)]:
+        ax, ah, h, ag = (_i8(rng, p, n, lo=-128) for _ in range(4))
+        bias = _i8(rng, n, lo=-128)
+        for got, want in zip(cpu.gru_gates(ax, ah, bias, h), R.gru_gates(ax, ah, bias, h),
+                             strict=True):
+            np.testing.assert_array_equal(got, want)
+        f = R.gru_gates(ax, ah, bias, h)[0]
+        np.testing.assert_array_equal(cpu.gru_update(ax, ag, bias, f, h),
+                                      R.gru_update(ax, ag, bias, f, h))

@@ -64,6 +64,12 @@ SIM_SCRIPT = textwrap.dedent("""
     got, want = K.threshold_update(w, z, 20.0), R.threshold_update(w, z, 20.0)
     eq(got[0], want[0])
     assert got[1] == want[1]
+    ax, ah, h, ag = (i8(3, 21, lo=-128) for _ in range(4))
+    bias = i8(21)
+    for got, want in zip(K.gru_gates(ax, ah, bias, h), R.gru_gates(ax, ah, bias, h)):
+        eq(got, want)
+    f = R.gru_gates(ax, ah, bias, h)[0]
+    eq(K.gru_update(ax, ag, bias, f, h), R.gru_update(ax, ag, bias, f, h))
     print("CUDASIM-OK")
 """)
 
@@ -113,6 +119,8 @@ def test_kernels_compile_to_ptx() -> None:
         K._sat_add_kernel: (i8_1, i8_1, i8_1),
         K._score_kernel: (i8_2, i64_1, i64_1, i64_1, i32_1),
         K._vote_kernel: (i8_1, i8_2, i8_2, i32_2),
+        K._gru_gates_kernel: (i8_2, i8_2, i8_1, i8_2, i8_2, i8_2),
+        K._gru_update_kernel: (i8_2, i8_2, i8_1, i8_2, i8_2, i8_2),
         K._vote_vec_kernel: (i8_1, i8_2, i32_1),
         K._threshold_kernel: (i8_1, i32_1, types.float64, i8_1, i64_1),
     }

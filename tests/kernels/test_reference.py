@@ -219,3 +219,23 @@ def test_ops_dispatch_reference() -> None:
             ops.use("tpu")
     finally:
         ops.use(before)
+
+
+def test_gru_gates_and_update_match_spec_loops() -> None:
+    rng = _rng(11)
+    ax, ah, h, ag = (_i8(rng, 4, 9, lo=-128) for _ in range(4))
+    bias = _i8(rng, 9)
+    f, g = R.gru_gates(ax, ah, bias, h)
+    hn = R.gru_update(ax, ag, bias, f, h)
+    for p in range(4):
+        for j in range(9):
+            fv = max(-127, min(127, int(ax[p, j]) + int(ah[p, j]) + int(bias[j])))
+            assert f[p, j] == fv
+            assert g[p, j] == ((fv + 127) * int(h[p, j])) >> 8
+            hh = max(-127, min(127, int(ax[p, j]) + int(ag[p, j]) + int(bias[j])))
+            want = int(h[p, j]) + (((fv + 127) * (hh - int(h[p, j]))) >> 8)
+            assert hn[p, j] == max(-127, min(127, want))
+    with pytest.raises(ValueError, match="bias"):
+        R.gru_gates(ax, ah, bias[:3].copy(), h)
+    with pytest.raises(ValueError, match="h has shape"):
+        R.gru_gates(ax, ah, bias, h[:2].copy())
