@@ -26,6 +26,11 @@ final table, and the table may add FAILs that only Holm's later steps reveal.
 
 Fixtures for non-task suites: ``specboard_options`` (session) and
 ``specboard_candidate_spec`` (parametrised over ``--candidate``).
+
+Why our own plugin: no pytest plugin evaluates models or gates runs against baselines;
+distribution is left to pytest-xdist, statistics to :mod:`specboard.harness.gate`. Not
+handled: xdist ``--tx`` workers on other hosts need the results directory on a shared
+filesystem (shards are files); a baseline is one reference candidate per suite.
 """
 
 from __future__ import annotations
