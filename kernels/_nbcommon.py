@@ -57,9 +57,9 @@ def portable_gemm(x, w, acc):  # type: ignore[no-untyped-def]
     m = w.shape[0]
     for p in prange(p_):
         for i in range(m):
-            s = np.int32(0)
+            s = np.int32(0)  # exact in int32 for n <= 65536; the cast keeps lanes 32-bit
             for j in range(n):
-                s += np.int32(x[p, j]) * np.int32(w[i, j])
+                s = np.int32(s + np.int32(x[p, j]) * np.int32(w[i, j]))
             acc[p, i] = s
 
 
