@@ -472,6 +472,10 @@ def _finish(state: State, config: pytest.Config, *, interrupted: bool) -> ExitCo
             merge([str(main), *shards] if main.exists() else shards, main)
     if shard_dir.exists():
         shutil.rmtree(shard_dir, ignore_errors=True)
+        try:
+            shard_dir.parent.rmdir()  # only when no other session's shards are left
+        except OSError:
+            pass
     if not runs:
         return ExitCode.USAGE_ERROR if state.usage_errors and not interrupted else None
     verdicts: list[str] = []
