@@ -101,10 +101,13 @@ def evaluate_at_step(
     return metrics
 
 
-def load_hf_candidate(path: Path) -> Candidate:
+def load_hf_candidate(path: Path, threads: int | None = None) -> Candidate:
+    """``hf:PATH`` as a specialist, using the trainer's thread count (HFCandidate would
+    otherwise pick its own and set it process-wide)."""
+    import torch
     from specboard.harness.candidates.registry import resolve
 
-    return resolve(f"hf:{path}?family=specialist")
+    return resolve(f"hf:{path}?family=specialist&threads={threads or torch.get_num_threads()}")
 
 
 class EvalHookCallback(TrainerCallback):
@@ -142,12 +145,16 @@ class EvalHookCallback(TrainerCallback):
         """Evaluate an already exported ``hf:`` directory as the checkpoint of ``step``."""
         if step in self.evaluated:
             return self.evaluated[step]
+        import torch
+
+        threads = torch.get_num_threads()
         cand = self.load(path)
         try:
             metrics = evaluate_at_step(cand, self.tasks, self.results, step=step, limit=self.limit,
                                        seed=self.seed, info_updates=self.info_for_step(step))
         finally:
             cand.close()
+            torch.set_num_threads(threads)  # evaluation never changes the trainer's threads
         self.evaluated[step] = metrics
         for m in metrics:
             print(f"specboard: step {step}: {m.task} {m.metric} = {m.value:.4f}")

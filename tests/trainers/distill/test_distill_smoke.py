@@ -113,6 +113,7 @@ def test_eval_hook_appends_rows_per_checkpoint_step(run_a: Any) -> None:
     metrics = [r for r in rows if isinstance(r, MetricRow)]
     assert len(metrics) == 2 and all(m.metric == "bits_per_byte" and m.value > 0 for m in metrics)
     assert set(run_a.eval_metrics) == {2, 4}
+    assert run_a.provenance["train_speed"]["threads"] == 1  # evaluating never changed them
     assert (run_a.out / "evals" / "step-2" / "specboard_provenance.json").is_file()
 
 
