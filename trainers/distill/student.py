@@ -85,13 +85,6 @@ def count_params(model: Any) -> int:
     return total
 
 
-def estimate_student_params(cfg: DistillConfig, vocab: int) -> int:
-    h, f, n = cfg.hidden_size, cfg.intermediate_size, cfg.layers
-    kv = h // cfg.heads * cfg.kv_heads
-    per_layer = h * h * 2 + h * kv * 2 + 3 * h * f + 2 * h
-    return vocab * h + n * per_layer + h
-
-
 def available_memory_bytes() -> int:
     """MemAvailable from /proc/meminfo (or psutil), the budget a run must fit in."""
     try:

@@ -49,7 +49,6 @@ from specboard.trainers.distill.student import (
     check_memory,
     count_params,
     estimate_peak_bytes,
-    estimate_student_params,
     init_embeddings_from_teacher,
 )
 from specboard.trainers.distill.topk_cache import TopKCache, hf_teacher_fn
@@ -237,4 +236,4 @@ def _rough_params(conf: Any) -> int:
     return int(getattr(conf, "vocab_size", 0)) * h + n * (4 * h * h + 3 * h * f)
 
 
-__all__ = ["DistillTrainer", "estimate_student_params", "train_distill"]
+__all__ = ["DistillTrainer", "train_distill"]
