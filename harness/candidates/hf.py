@@ -485,6 +485,9 @@ class HFCandidate(CandidateBase):
         return [r for r in results if r is not None]
 
     def loglikelihood_rolling(self, texts: Sequence[str]) -> list[float]:
+        """Total log-likelihood via lm-eval's disjoint rolling windows (``max_length`` tokens,
+        the prefix token before the first). A BOS the tokenizer adds itself is dropped first,
+        so it is not predicted twice (lm-eval's HFLM keeps it for BOS-adding tokenizers)."""
         import torch
         from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 
