@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 from specboard.harness.candidates.base import CandidateBase, GenerateRequest, Generation
 from specboard.harness.candidates.mock import MockCandidate
-from specboard.harness.data.cache import MissingArtifactError, artifact_dir
+from specboard.harness.data.cache import MissingArtifactError, artifact_dir, cache_root
 from specboard.harness.runner import evaluate
 from specboard.harness.schema import CandidateInfo, SampleRow
 from specboard.harness.suites import bfcl, load_suite
 from specboard.harness.tasks import Item
+
+pytest_plugins = ["pytester"]
 
 try:
     artifact_dir("bfcl-eval")
@@ -211,3 +213,38 @@ def test_missing_artifact_names_prefetch(tmp_path: Path, monkeypatch: pytest.Mon
     finally:
         monkeypatch.undo()
         bfcl.bfcl.cache_clear()
+
+
+REPO = Path(__file__).resolve().parents[3]
+CACHE = cache_root()  # taken at import: pytester points HOME at its temporary directory
+
+
+def test_committed_baseline_gates_a_degraded_candidate(pytester: pytest.Pytester, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """`pytest suites -k bfcl` against the committed baseline: a candidate that calls a
+    function on every prompt loses all irrelevance items and must FAIL with a flip report."""
+    import specboard.harness.commands.gate
+    import specboard.harness.gate
+    import specboard.harness.pytest_plugin  # noqa: F401
+    from specboard.harness.candidates.base import ChatMessage
+
+    monkeypatch.setenv("SPECBOARD_CACHE", str(CACHE))
+    fmt = MockCandidate().format_chat
+    answers = tmp_path / "caller.jsonl"
+    with answers.open("w") as fh:
+        for task in bfcl.tasks(ci=True):
+            if task.multi_turn:
+                continue
+            for it in task.items():
+                prompt = fmt([ChatMessage(m["role"], m["content"]) for m in json.loads(it.prompt)])
+                fh.write(json.dumps({"prompt": prompt, "output": "[get_weather(city='Paris')]"}) + "\n")
+    pytester.makeconftest((REPO / "suites" / "conftest.py").read_text())
+    pytester.makepyfile(test_bfcl=(REPO / "suites" / "test_bfcl.py").read_text())
+    res = pytester.runpytest("-k", "irrelevance", f"--candidate=mock:caller?answers={answers}",
+                             f"--baseline-dir={REPO / 'baselines'}", "-p", "no:cacheprovider")
+    assert res.ret == 1, res.stdout.str()
+    res.stdout.fnmatch_lines([
+        "*| bfcl/irrelevance | FAIL | -1.000 |*",
+        "*bfcl/live_irrelevance: 15 right->wrong, 0 wrong->right*",
+        "*candidate: [[]get_weather(city='Paris')[]]*",
+    ])
