@@ -151,8 +151,8 @@ PRESETS: dict[str, EggConfig] = {
 """Hyper-parameters of ``tiny``/``small`` come from short sweeps on the Three.js split
 (σ shift 4–9, init std 3–16, population × T at equal cost, T_decay 20–10⁵): larger
 populations with short windows and a small init learned fastest per CPU-second. On
-``small``, T_decay = 1000 beat 300 and 10000 at equal CPU time (held-out bits/byte 4.90 vs
-5.17 / 5.19 at ~200 CPU-s): fewer moves stall early, more moves random-walk the weights."""
+``small``, T_decay = 1000 beat 300 and 10000 at equal CPU time (held-out bits/byte 4.90 at
+200 CPU-s vs 5.11 / 5.23 at ~210 CPU-s): fewer moves stall, more moves random-walk the weights."""
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
