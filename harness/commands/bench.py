@@ -13,9 +13,8 @@ their heavy dependencies (torch, numba) inside ``run`` so that building this par
 from __future__ import annotations
 
 import argparse
-import importlib
 
-from specboard.harness.exitcodes import ExitCode
+from specboard.harness.commands._dispatch import add_dispatch
 
 TARGETS: dict[str, tuple[str, str]] = {
     "candidate": ("specboard.harness.efficiency", "efficiency of a candidate (writes efficiency rows)"),
@@ -26,23 +25,4 @@ TARGETS: dict[str, tuple[str, str]] = {
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("bench", help="run a throughput benchmark", description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    targets = p.add_subparsers(dest="bench_target", metavar="TARGET", required=True)
-    for name, (module, help_) in TARGETS.items():
-        tp = targets.add_parser(name, help=help_)
-        try:
-            mod = importlib.import_module(module)
-        except ImportError as exc:
-            tp.set_defaults(func=_unavailable(name, exc))
-            continue
-        mod.add_arguments(tp)
-        tp.set_defaults(func=mod.run)
-
-
-def _unavailable(name: str, exc: Exception):  # type: ignore[no-untyped-def]
-    def run(args: argparse.Namespace) -> ExitCode:
-        print(f"specboard: bench {name} is not available here: {exc}")
-        return ExitCode.USAGE_ERROR
-
-    return run
+    add_dispatch(sub, "bench", "run a throughput benchmark", __doc__, TARGETS, dest="bench_target")

@@ -13,9 +13,8 @@ saves a checkpoint and exits, ``--resume``, fixed seeds.
 from __future__ import annotations
 
 import argparse
-import importlib
 
-from specboard.harness.exitcodes import ExitCode
+from specboard.harness.commands._dispatch import add_dispatch
 
 TRAINERS: dict[str, tuple[str, str]] = {
     "eggroll": ("specboard.trainers.eggroll.cli", "EGGROLL int8 evolution strategies"),
@@ -25,23 +24,4 @@ TRAINERS: dict[str, tuple[str, str]] = {
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("train", help="train a specialist", description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    trainers = p.add_subparsers(dest="trainer", metavar="TRAINER", required=True)
-    for name, (module, help_) in TRAINERS.items():
-        tp = trainers.add_parser(name, help=help_)
-        try:
-            mod = importlib.import_module(module)
-        except ImportError as exc:
-            tp.set_defaults(func=_unavailable(name, exc))
-            continue
-        mod.add_arguments(tp)
-        tp.set_defaults(func=mod.run)
-
-
-def _unavailable(name: str, exc: Exception):  # type: ignore[no-untyped-def]
-    def run(args: argparse.Namespace) -> ExitCode:
-        print(f"specboard: train {name} is not available here: {exc}")
-        return ExitCode.USAGE_ERROR
-
-    return run
+    add_dispatch(sub, "train", "train a specialist", __doc__, TRAINERS, dest="trainer")
