@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--work", default="runs/demo", help="working directory (checkpoints, results)")
     p.add_argument("--out", default="site", help="where the leaderboard is written")
-    p.add_argument("--train-minutes", type=float, default=6.0, help="EGGROLL training budget")
+    p.add_argument("--train-minutes", type=float, default=5.0, help="EGGROLL training budget")
     p.add_argument("--preset", default="small", help="EGGROLL preset")
     p.add_argument("--distill", action="store_true", help="also distil a small student (slower)")
     p.add_argument("--threads", type=int, default=None, help="threads per step (default: all cores)")
