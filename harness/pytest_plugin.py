@@ -63,6 +63,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--repeats", type=int, default=1, help="K samples per item")
     g.addoption("--seed", type=int, default=0, help="seed for sampling and bootstrap")
     g.addoption("--update-baseline", action="store_true", help="write the run as the new baseline")
+    g.addoption("--no-gate", action="store_true",
+                help="evaluate and write rows only: no comparison with the baselines")
     g.addoption("--inconclusive", choices=("fail", "pass"), default="pass",
                 help="whether an INCONCLUSIVE verdict fails (default pass: reported, exit 0)")
     g.addoption("--margin", type=float, default=None, help="δ (default: noise floor or 0.02)")
@@ -88,6 +90,7 @@ class Options:
     repeats: int
     seed: int
     update_baseline: bool
+    no_gate: bool
     inconclusive: str
     margin: float | None
     alpha: float
@@ -112,6 +115,7 @@ def _options(config: pytest.Config) -> Options:
         repeats=config.getoption("--repeats"),
         seed=config.getoption("--seed"),
         update_baseline=config.getoption("--update-baseline"),
+        no_gate=config.getoption("--no-gate"),
         inconclusive=config.getoption("--inconclusive"),
         margin=config.getoption("--margin"),
         alpha=config.getoption("--alpha"),
@@ -359,6 +363,8 @@ class Case:
         if o.update_baseline:
             self._write_baseline(ctx, rows)
             return
+        if o.no_gate:
+            return
         self._gate(rows, run.run_id)
 
     def _run_rows(self, ctx: RunContext) -> list[Any]:
@@ -487,7 +493,7 @@ def _finish(state: State, config: pytest.Config, *, interrupted: bool) -> ExitCo
 
     if state.usage_errors:
         return ExitCode.USAGE_ERROR
-    if state.options.update_baseline:
+    if state.options.update_baseline or state.options.no_gate:
         return ExitCode.FAIL if state.other_failures else ExitCode.PASS
     overall = overall_verdict(verdicts)
     code = verdict_exit_code(overall, inconclusive_fails=state.options.inconclusive == "fail")
@@ -545,6 +551,9 @@ def _finish_run(state: State, suite: str, spec: str, run_id: str, *, interrupted
     if state.options.update_baseline:
         state.summaries.append(header + "\n" + "\n".join(lines)
                                + f"\nbaseline updated under {state.options.baseline_dir / suite}")
+        return []
+    if state.options.no_gate:
+        state.summaries.append(header + "\n" + "\n".join(lines) + "\n(--no-gate: no verdicts)")
         return []
     base_dir = state.options.baseline_dir / suite
     files = [p for p in sorted(base_dir.glob("*.jsonl"))

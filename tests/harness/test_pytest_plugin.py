@@ -213,3 +213,15 @@ def test_xdist_gives_the_same_rows(project: pytest.Pytester) -> None:
     v2 = [(v.task, v.verdict, v.n_pairs, v.delta) for v in verdicts(project.path / "r2" / "fake.jsonl")]
     assert v0 == v2
     assert not (project.path / "r2" / "shards").exists() or not any((project.path / "r2" / "shards").iterdir())
+
+
+def test_no_gate_evaluates_without_verdicts(project: pytest.Pytester) -> None:
+    # No baseline exists and the candidate is bad: --no-gate still evaluates, writes rows, exits 0.
+    res = project.runpytest("-k", "task", "--candidate=mock:bad?wrong=1", "--no-gate")
+    assert res.ret == 0, res.stdout.str()
+    res.stdout.fnmatch_lines(["*--no-gate: no verdicts*"])
+    out = project.path / "results" / "fake.jsonl"
+    assert len(samples(out)) == 2 * N_ITEMS and verdicts(out) == []
+    # Without it, the same run is a usage error naming the command that creates the baseline.
+    res = project.runpytest("-k", "task", "--candidate=mock:bad?wrong=1")
+    assert res.ret == 4 and "--update-baseline" in res.stdout.str()
