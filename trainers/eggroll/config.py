@@ -50,6 +50,8 @@ class EggConfig:
     t_decay: float = 1000.0
     lr: float = 0.05
     """ES-AdamW learning rate (``optimizer = "adamw"`` only)."""
+    lr_decay: float = 0.0
+    """ES-AdamW step t uses ``lr / (1 + t / lr_decay)`` (0 = constant ``lr``)."""
     beta1: float = 0.9
     beta2: float = 0.95
     eps: float = 1e-8
@@ -96,6 +98,8 @@ class EggConfig:
             problems.append(f"fitness must be 'sign', got {self.fitness!r}")
         if self.backend not in ("cpu", "cuda"):
             problems.append(f"backend must be 'cpu' or 'cuda', got {self.backend!r}")
+        if self.lr_decay < 0:
+            problems.append(f"lr_decay must be >= 0, got {self.lr_decay}")
         if self.eval_every < 1 or self.ckpt_ring < 1 or self.steps < 0:
             problems.append("eval_every and ckpt_ring must be >= 1 and steps >= 0")
         if problems:

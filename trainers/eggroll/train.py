@@ -233,7 +233,8 @@ class Trainer:
         v[...] = cfg.beta2 * v + (1 - cfg.beta2) * g * g
         mh = m / (1 - cfg.beta1**t)
         vh = v / (1 - cfg.beta2**t)
-        acc -= np.float32(cfg.lr) * (mh / (np.sqrt(vh) + cfg.eps) + cfg.weight_decay * w / 16.0).astype(np.float32)
+        lr = cfg.lr / (1.0 + t / cfg.lr_decay) if cfg.lr_decay > 0 else cfg.lr
+        acc -= np.float32(lr) * (mh / (np.sqrt(vh) + cfg.eps) + cfg.weight_decay * w / 16.0).astype(np.float32)
         tick = np.trunc(acc).astype(np.int32)
         acc -= tick.astype(np.float32)
         new = np.clip(w.astype(np.int32) + tick, -127, 127).astype(np.int8)

@@ -24,6 +24,7 @@ def test_toml_and_json_override(tmp_path):
     ("bogus = 1\n", "unknown EGGROLL config keys: bogus"),
     ("population = 7\n", "population must be even"),
     ("d_model = [\n", "cannot parse"),
+    ("lr_decay = -1.0\n", "lr_decay must be >= 0"),
 ])
 def test_bad_config_is_a_clear_error(tmp_path, text, match):
     (tmp_path / "c.toml").write_text(text)

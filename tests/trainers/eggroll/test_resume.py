@@ -27,9 +27,9 @@ def _assert_same(a: ck.Checkpoint, b: ck.Checkpoint) -> None:
         assert a.meta[k] == b.meta[k], k
 
 
-@pytest.mark.parametrize("optimizer", ["threshold", "adamw"])
-def test_resume_latest_is_bit_identical(tmp_path, corpus, micro_cfg, optimizer):
-    cfg = micro_cfg.override(optimizer=optimizer)
+@pytest.mark.parametrize("optimizer, lr_decay", [("threshold", 0.0), ("adamw", 0.0), ("adamw", 3.0)])
+def test_resume_latest_is_bit_identical(tmp_path, corpus, micro_cfg, optimizer, lr_decay):
+    cfg = micro_cfg.override(optimizer=optimizer, lr_decay=lr_decay)
     Trainer(cfg, tmp_path / "straight", corpus, log=_quiet).train(6, progress=False)
     Trainer(cfg, tmp_path / "split", corpus, log=_quiet).train(4, progress=False)
     Trainer(cfg, tmp_path / "split", corpus, resume="latest", log=_quiet).train(6, progress=False)
@@ -51,3 +51,17 @@ def test_resume_best_and_config_mismatch(tmp_path, corpus, micro_cfg):
     np.testing.assert_array_equal(again.st.params["head"], best.arrays["w/head"])
     with pytest.raises(ck.CheckpointError, match=r"different config .*seed"):
         Trainer(micro_cfg.override(seed=1), out, corpus, resume="latest", log=_quiet)
+
+
+def test_lr_decay_changes_the_adamw_trajectory(tmp_path, corpus, micro_cfg):
+    cfg = micro_cfg.override(optimizer="adamw", lr=0.5)
+    const = Trainer(cfg, tmp_path / "const", corpus, log=_quiet)
+    const.train(6, progress=False)
+    decayed = Trainer(cfg.override(lr_decay=1.0), tmp_path / "decay", corpus, log=_quiet)
+    decayed.train(6, progress=False)
+    acc = lambda tr: np.concatenate([v.ravel() for k, v in tr.st.opt.items() if k.startswith("acc/")])  # noqa: E731
+    assert not np.array_equal(acc(const), acc(decayed))
+    # the decayed run moves less: |tick accumulators| summed over all weights is smaller
+    moved = lambda tr: sum(int(np.abs(tr.st.params[k].astype(np.int32) - v.astype(np.int32)).sum())  # noqa: E731
+                           for k, v in Trainer(cfg, tmp_path / "init", corpus, log=_quiet).st.params.items())
+    assert moved(decayed) <= moved(const)
