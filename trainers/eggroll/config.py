@@ -157,8 +157,9 @@ performs a near-random walk (α_t lets Σ_t α_t ≈ 350 moves per weight by ste
 trained weights' std was ≈ 18.5 = √350 for every matrix), so held-out bits/byte stalled at
 4.78 after 600 CPU-s; Adam's momentum averages the weak per-step vote before a weight ticks.
 Same machine, 1 thread, seed 0, held-out bits/byte by CPU-seconds: threshold 4.93 @151 s,
-4.90 @200 s, 4.78 @480 s (plateau); ES-AdamW lr 0.2: 4.58 @170 s, 4.50 @335 s. lr 0.05 /
-0.5 / 1.0 were slower (5.71 @60 s) or plateaued higher (4.87 @94 s); β1 0.98 was within 0.02.
+4.90 @200 s, 4.78 @480 s (plateau); ES-AdamW lr 0.2: 4.58 @170 s, 4.50 @335 s, 4.46 @480 s.
+lr 0.05 was slower (5.71 @60 s), 0.5 plateaued higher (4.87 @94 s), 1.0 was behind 0.5 at 500
+steps; β1 0.98 was within 0.02.
 Hyper-parameters of ``tiny``/``small`` come from short sweeps on the Three.js split
 (σ shift 4–9, init std 3–16, population × T at equal cost, T_decay 20–10⁵): larger
 populations with short windows and a small init learned fastest per CPU-second. On
