@@ -205,6 +205,16 @@ def artifact_dir(name: str, *, deep: bool = False) -> Path:
     return root
 
 
+def artifact_file(name: str, relpath: str) -> Path:
+    """A file inside a prefetched artifact; a missing one names the prefetch command."""
+    path = artifact_dir(name) / relpath
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{relpath} is missing from the cached {name} artifact ({path}); {_prefetch_hint(name)}"
+        )
+    return path
+
+
 def model_path(name: str) -> Path:
     """Path of the model file inside a model artifact (verified against ``model_sha256``)."""
     art = get_artifact(name)

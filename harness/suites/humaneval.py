@@ -30,7 +30,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from specboard.harness.data.cache import artifact_dir
+from specboard.harness.data.cache import artifact_file
 from specboard.harness.suites._code import CodeTask
 from specboard.harness.tasks import Item, Task
 
@@ -41,12 +41,8 @@ STOP = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#")
 
 
 def data_path() -> Path:
-    """The HumanEval data file inside the verified cache (raises if not prefetched)."""
-    path = artifact_dir(ARTIFACT) / DATA_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{DATA_FILE} is missing from the cached {ARTIFACT} artifact ({path}); "
-                                f"re-run `specboard prefetch {ARTIFACT}`")
-    return path
+    """The data file inside the verified cache (raises naming the prefetch command)."""
+    return artifact_file(ARTIFACT, DATA_FILE)
 
 
 @lru_cache(maxsize=1)

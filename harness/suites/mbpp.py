@@ -47,7 +47,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
-from specboard.harness.data.cache import artifact_dir
+from specboard.harness.data.cache import artifact_file
 from specboard.harness.suites._code import CodeTask
 from specboard.harness.tasks import Item, Task
 
@@ -59,11 +59,8 @@ SETUP_FIRST_FAILURE = "367"
 
 
 def data_path() -> Path:
-    path = artifact_dir(ARTIFACT) / DATA_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{DATA_FILE} is missing from the cached {ARTIFACT} artifact ({path}); "
-                                f"re-run `specboard prefetch {ARTIFACT}`")
-    return path
+    """The data file inside the verified cache (raises naming the prefetch command)."""
+    return artifact_file(ARTIFACT, DATA_FILE)
 
 
 @lru_cache(maxsize=1)

@@ -67,6 +67,21 @@ def write_or_check_config(out: Path, cfg: TrainCommon, kind: str, resuming: bool
     atomic_write_text(path, json.dumps(now, indent=1, sort_keys=True))
 
 
+def prepare_run(out: str | Path, cfg: TrainCommon, kind: str, resume: str | None) -> tuple[Path, Path | None]:
+    """Threads, the run directory, the checkpoint to resume from (if any) and the config
+    record shared by every torch trainer; returns ``(out, checkpoint)``."""
+    from specboard.trainers.distill.checkpoints import resolve_resume
+
+    setup_torch(cfg.threads)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = resolve_resume(out / "checkpoints", resume)
+    if resume is not None:
+        print(f"specboard: resuming from {ckpt}" if ckpt else f"specboard: no checkpoint under {out}; starting fresh")
+    write_or_check_config(out, cfg, kind, resuming=ckpt is not None)
+    return out, ckpt
+
+
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -27,17 +27,15 @@ from specboard.trainers.distill.checkpoints import (
     SigintCallback,
     export_model,
     list_checkpoints,
-    resolve_resume,
 )
 from specboard.trainers.distill.common import (
     LossHistory,
     TrainResult,
     model_revision,
-    setup_torch,
+    prepare_run,
     tokens_seen,
     train_or_finish,
     training_args,
-    write_or_check_config,
 )
 from specboard.trainers.distill.config import DistillConfig, to_dict
 from specboard.trainers.distill.data import ChunkDataset, build_chunks
@@ -118,15 +116,8 @@ def train_distill(
     callbacks: Sequence[Any] = (),
 ) -> TrainResult:
     """Distil ``cfg.teacher`` into a student under ``out`` (see :mod:`.common` for the layout)."""
-    setup_torch(cfg.threads)
+    out, ckpt = prepare_run(out, cfg, "distill", resume)
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, set_seed
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt = resolve_resume(out / "checkpoints", resume)
-    if resume is not None:
-        print(f"specboard: resuming from {ckpt}" if ckpt else f"specboard: no checkpoint under {out}; starting fresh")
-    write_or_check_config(out, cfg, "distill", resuming=ckpt is not None)
     has_cuda = torch.cuda.is_available()
     device = "cuda" if has_cuda else "cpu"
 

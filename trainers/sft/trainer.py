@@ -28,17 +28,15 @@ from specboard.trainers.distill.checkpoints import (
     SigintCallback,
     export_model,
     list_checkpoints,
-    resolve_resume,
 )
 from specboard.trainers.distill.common import (
     LossHistory,
     TrainResult,
     model_revision,
-    setup_torch,
+    prepare_run,
     tokens_seen,
     train_or_finish,
     training_args,
-    write_or_check_config,
 )
 from specboard.trainers.distill.config import SFTConfig, to_dict
 from specboard.trainers.distill.data import ChunkDataset, build_chunks
@@ -67,16 +65,9 @@ def train_sft(
     callbacks: Sequence[Any] = (),
 ) -> TrainResult:
     """LoRA-fine-tune ``cfg.base`` on the Three.js train split under ``out``."""
-    setup_torch(cfg.threads)
+    out, ckpt = prepare_run(out, cfg, "sft", resume)
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, set_seed
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt = resolve_resume(out / "checkpoints", resume)
-    if resume is not None:
-        print(f"specboard: resuming from {ckpt}" if ckpt else f"specboard: no checkpoint under {out}; starting fresh")
-    write_or_check_config(out, cfg, "sft", resuming=ckpt is not None)
     has_cuda = torch.cuda.is_available()
 
     base_dir = resolve_model_dir(cfg.base)
