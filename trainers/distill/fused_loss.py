@@ -31,7 +31,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from specboard.trainers.distill.loss import KDWeights
+from specboard.trainers.distill.loss import KDWeights, check_teacher_topk
 
 DEFAULT_CHUNK_ROWS = 512
 """Rows (positions) per chunk: a ``512 × 49,152`` fp32 block is 100 MB."""
@@ -130,13 +130,7 @@ def fused_kd_loss(
     if w.alpha_rkl > 0:
         raise ValueError("fused_kd_loss has no reverse-KL term; use loss.kd_loss")
     b, length, _ = hidden.shape
-    if top_indices.shape[:2] != (b, length):
-        raise ValueError(f"teacher top-k {tuple(top_indices.shape)} does not match student positions {(b, length)}")
-    if int(top_indices.max()) >= weight.shape[0]:
-        raise ValueError(
-            f"teacher token id {int(top_indices.max())} is outside the student's vocabulary "
-            f"({weight.shape[0]}); the tokenizers differ"
-        )
+    check_teacher_topk(top_indices, (b, length), weight.shape[0])
     # Next-token targets: position t predicts input t+1; the last position has none.
     targets = torch.zeros_like(input_ids)
     targets[:, :-1] = input_ids[:, 1:]

@@ -33,6 +33,17 @@ class KDWeights:
     alpha_ce: float = 0.0
 
 
+def check_teacher_topk(top_indices: torch.Tensor, positions: tuple[int, ...], vocab: int) -> None:
+    """Refuse teacher top-k that is not one row per student position or names foreign ids."""
+    if tuple(top_indices.shape[:2]) != tuple(positions):
+        raise ValueError(f"teacher top-k {tuple(top_indices.shape)} does not match student positions {tuple(positions)}")
+    if int(top_indices.max()) >= vocab:
+        raise ValueError(
+            f"teacher token id {int(top_indices.max())} is outside the student's vocabulary "
+            f"({vocab}); the tokenizers differ"
+        )
+
+
 def kd_loss(
     student_logits: torch.Tensor,
     top_values: torch.Tensor,
@@ -44,13 +55,7 @@ def kd_loss(
 
     Shapes: logits ``[B, L, V]``, top values/indices ``[B, L, k]``, input ids ``[B, L]``.
     """
-    if top_indices.shape[:2] != student_logits.shape[:2]:
-        raise ValueError(f"teacher top-k {tuple(top_indices.shape)} does not match student logits {tuple(student_logits.shape)}")
-    if int(top_indices.max()) >= student_logits.shape[-1]:
-        raise ValueError(
-            f"teacher token id {int(top_indices.max())} is outside the student's vocabulary "
-            f"({student_logits.shape[-1]}); the tokenizers differ"
-        )
+    check_teacher_topk(top_indices, tuple(student_logits.shape[:2]), student_logits.shape[-1])
     T = float(w.temperature)
     logits = student_logits.float()
     total = logits.new_zeros(())

@@ -63,12 +63,10 @@ class DistillTrainer(Trainer):
     # gradient-accumulation steps (it would not, for a model whose forward takes **kwargs).
     loss_is_scaled_for_ga = False
 
-    def __init__(self, *args: Any, topk: TopKCache, kd: KDWeights, fused: bool = True, **kwargs: Any):
+    def __init__(self, *args: Any, topk: TopKCache, kd: KDWeights, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.topk = topk
         self.kd = kd
-        self.fused = fused
-        """Use :func:`.fused_loss.fused_kd_loss` when it applies (training, no reverse KL)."""
         self._parts: dict[str, list[float]] = {}
 
     def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
@@ -77,7 +75,7 @@ class DistillTrainer(Trainer):
         values, indices = self.topk.get(chunk_ids)
         device = inputs["input_ids"].device
         top_values, top_indices = torch.from_numpy(values).to(device), torch.from_numpy(indices).to(device)
-        if self.fused and not return_outputs and self.kd.alpha_rkl == 0 and model.training:
+        if not return_outputs and self.kd.alpha_rkl == 0 and model.training:
             # The output projection is fused into the loss (no [B, L, V] logits). Accelerate's
             # bf16 autocast wraps model.forward only, so the decoder call gets its own.
             bf16 = bool(self.args.bf16)
