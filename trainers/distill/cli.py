@@ -54,6 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     d.add_argument("--alpha-rkl", dest="alpha_rkl", type=float)
     d.add_argument("--alpha-ce", dest="alpha_ce", type=float)
     d.add_argument("--top-k", dest="top_k", type=int)
+    d.add_argument("--subclone", action=argparse.BooleanOptionalAction, default=None,
+                   help="cut the student's weights from the teacher (weight subcloning) instead of a fresh init")
+    d.add_argument("--subclone-layers", dest="subclone_layers",
+                   help="teacher blocks a subcloned student keeps: influence (default), ends, or e.g. 0,5,29")
     d.add_argument("--student-init", dest="student_init", help="start from this hf:DIR instead of a fresh student")
 
 
@@ -89,6 +93,7 @@ def run_trainer(args: argparse.Namespace, kind: str, cls_name: str, train_fn: Ca
     from specboard.trainers.distill.checkpoints import CorruptCheckpointError
     from specboard.trainers.distill.models import ModelResolveError, TokenizerMismatchError
     from specboard.trainers.distill.student import MemoryBudgetError
+    from specboard.trainers.distill.subclone import SubcloneError
 
     try:
         cfg = config_mod.load_config(getattr(config_mod, cls_name), kind, preset=args.preset,
@@ -103,7 +108,7 @@ def run_trainer(args: argparse.Namespace, kind: str, cls_name: str, train_fn: Ca
     except (TokenizerMismatchError, CorruptCheckpointError) as exc:
         print(f"specboard train {kind}: refused: {exc}")
         return ExitCode.INVALID_INPUT
-    except (MemoryBudgetError, ModelResolveError, config_mod.ConfigError) as exc:
+    except (MemoryBudgetError, ModelResolveError, config_mod.ConfigError, SubcloneError) as exc:
         print(f"specboard train {kind}: {exc}")
         return ExitCode.USAGE_ERROR
     except KeyboardInterrupt:
@@ -128,5 +133,13 @@ def run_trainer(args: argparse.Namespace, kind: str, cls_name: str, train_fn: Ca
 def run(args: argparse.Namespace) -> ExitCode:
     from specboard.trainers.distill.trainer import train_distill
 
+    layers = getattr(args, "subclone_layers", None)
+    if layers and layers not in ("influence", "ends"):
+        try:
+            args.subclone_layers = [int(x) for x in layers.split(",")]
+        except ValueError:
+            print(f"specboard train distill: --subclone-layers takes influence, ends or comma-separated ints, not {layers!r}")
+            return ExitCode.USAGE_ERROR
     return run_trainer(args, "distill", "DistillConfig", train_distill,
-                       ("teacher", "temperature", "alpha_kl", "alpha_rkl", "alpha_ce", "top_k", "student_init"))
+                       ("teacher", "temperature", "alpha_kl", "alpha_rkl", "alpha_ce", "top_k", "student_init",
+                        "subclone", "subclone_layers"))

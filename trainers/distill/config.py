@@ -74,6 +74,15 @@ class DistillConfig(TrainCommon):
     """Initialise the student's (tied) embedding with the teacher's embedding matrix
     projected onto its top ``hidden_size`` principal components (cheap, and token
     meaning need not be learnt from scratch); False: random init."""
+    subclone: bool = False
+    """Build every student weight from the teacher instead of a fresh init ("weight
+    subcloning", :mod:`.subclone`): teacher blocks chosen by ``subclone_layers``, the
+    residual stream rotated onto its top ``hidden_size`` principal directions, the
+    heads and MLP neurons with the largest contributions. The student takes the teacher's
+    head_dim, RoPE and norm epsilon. Overrides ``init_from_teacher``."""
+    subclone_layers: str | list[int] = "influence"
+    """Which teacher blocks a subcloned student keeps: ``"influence"`` (largest block
+    influence on calibration text), ``"ends"`` (first and last blocks) or a list of indices."""
     hidden_size: int = 256
     layers: int = 6
     heads: int = 4
@@ -205,6 +214,12 @@ def validate(cfg: TrainCommon) -> None:
             raise ConfigError(
                 f"hidden_size ({cfg.hidden_size}) must divide by heads ({cfg.heads}) and heads by kv_heads ({cfg.kv_heads})"
             )
+        layers = cfg.subclone_layers
+        if isinstance(layers, str) and layers not in ("influence", "ends"):
+            raise ConfigError(f"subclone_layers must be 'influence', 'ends' or a list of block indices, got {layers!r}")
+        if isinstance(layers, list) and (len(layers) != cfg.layers or len(set(layers)) != len(layers)
+                                         or not all(isinstance(i, int) and i >= 0 for i in layers)):
+            raise ConfigError(f"subclone_layers {layers} must be {cfg.layers} distinct block indices (layers = {cfg.layers})")
     if isinstance(cfg, SFTConfig) and (cfg.lora_r < 1 or not cfg.target_modules):
         raise ConfigError("lora_r must be >= 1 and target_modules non-empty")
 

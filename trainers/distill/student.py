@@ -14,11 +14,23 @@ from typing import Any
 from specboard.trainers.distill.config import DistillConfig
 
 
-def build_student(cfg: DistillConfig, tokenizer: Any, vocab_size: int) -> Any:
-    """A freshly initialised student (call after seeding)."""
+def build_student(cfg: DistillConfig, tokenizer: Any, vocab_size: int, teacher_conf: Any = None) -> Any:
+    """A freshly initialised student (call after seeding).
+
+    With ``teacher_conf`` (subcloning) it takes the teacher's head_dim, RoPE parameters and
+    norm epsilon, so the teacher's attention weights mean the same thing in it.
+    """
     from transformers import LlamaConfig, LlamaForCausalLM
 
+    like_teacher: dict[str, Any] = {}
+    if teacher_conf is not None:
+        t_hd = getattr(teacher_conf, "head_dim", None) or teacher_conf.hidden_size // teacher_conf.num_attention_heads
+        like_teacher = {"head_dim": int(t_hd), "rms_norm_eps": float(teacher_conf.rms_norm_eps)}
+        rope = getattr(teacher_conf, "rope_parameters", None)
+        if rope:
+            like_teacher["rope_parameters"] = dict(rope)
     conf = LlamaConfig(
+        **like_teacher,
         vocab_size=int(vocab_size),
         hidden_size=cfg.hidden_size,
         intermediate_size=cfg.intermediate_size,

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from specboard.harness.tasks import Task
 from specboard.trainers.distill.checkpoints import (
@@ -54,6 +55,9 @@ from specboard.trainers.distill.student import (
 )
 from specboard.trainers.distill.topk_cache import TopKCache, hf_teacher_fn
 from transformers import Trainer
+
+CALIBRATION_CHUNKS = 16
+"""Train chunks the teacher reads once to choose what a subcloned student keeps."""
 
 
 class DistillTrainer(Trainer):
@@ -151,9 +155,12 @@ def train_distill(
         if int(student.config.vocab_size) != vocab:
             raise ValueError(f"student vocab {student.config.vocab_size} != teacher vocab {vocab}")
     else:
-        student = build_student(cfg, tokenizer, vocab)
+        student = build_student(cfg, tokenizer, vocab, teacher_conf if cfg.subclone else None)
+    data = build_chunks(tokenizer, cfg.seq_len, max_docs=cfg.max_docs)
     init_info: dict[str, Any] = {}
-    if cfg.init_from_teacher and not cfg.student_init:  # also on resume: same provenance
+    if cfg.subclone and not cfg.student_init:  # also on resume: same provenance
+        init_info = subclone_from_teacher(student, teacher_dir, data.chunks, cfg)
+    elif cfg.init_from_teacher and not cfg.student_init:
         init_info = init_embeddings_from_teacher(student, teacher_dir)
     n_params = count_params(student)
 
@@ -165,7 +172,6 @@ def train_distill(
     )
     check_memory(est, cfg.max_memory_gb, f"distill (batch {cfg.batch_size} × seq {cfg.seq_len} × vocab {vocab})")
 
-    data = build_chunks(tokenizer, cfg.seq_len, max_docs=cfg.max_docs)
     teacher_rev = model_revision(cfg.teacher, teacher_dir)
     from specboard.harness.data.cache import derived_dir
     from specboard.harness.tasks import canonical_json, sha256_text
@@ -222,6 +228,19 @@ def train_distill(
         hook.run_on_dir(result.final, step)  # the final weights are always evaluated
         result.eval_metrics = dict(hook.evaluated)
     return result
+
+
+def subclone_from_teacher(student: Any, teacher_dir: Path, chunks: Any, cfg: DistillConfig) -> dict[str, Any]:
+    """Cut the student's weights from the teacher, calibrated on seeded train chunks."""
+    from specboard.trainers.distill.subclone import subclone
+    from transformers import AutoModelForCausalLM
+
+    teacher = AutoModelForCausalLM.from_pretrained(teacher_dir, dtype=torch.float32)
+    pick = np.random.default_rng(cfg.seed).permutation(len(chunks))[:CALIBRATION_CHUNKS]
+    tokens = torch.as_tensor(np.asarray(chunks)[np.sort(pick)], dtype=torch.long)
+    info = subclone(teacher, student, tokens, cfg.subclone_layers)
+    del teacher
+    return {**info, "subclone_calibration_tokens": int(tokens.numel())}
 
 
 def _info_updates(prov: dict[str, Any]) -> dict[str, Any]:

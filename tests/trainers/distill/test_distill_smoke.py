@@ -180,3 +180,27 @@ def test_gradient_accumulation_matches_the_full_batch(run_a: Any, tmp_path: Path
     acc = train_distill(_cfg(batch_size=2, grad_accum=2, steps=STEPS), tmp_path / "ga")
     assert acc.losses[0]["loss"] == pytest.approx(run_a.losses[0]["loss"], rel=1e-3)
     assert acc.tokens_seen == run_a.tokens_seen
+
+
+def test_subcloned_student_starts_nearer_the_teacher_and_is_a_candidate(run_a: Any, tmp_path: Path) -> None:
+    """Subcloning runs inside the trainer, is recorded, and exports a loadable candidate.
+
+    At this width (32 of the teacher's 576, 2 of 30 blocks) the cut keeps little; what must
+    hold is that the fitted logit scale tempers its over-confidence.
+    """
+    run = train_distill(_cfg(subclone=True, eval_every=0), tmp_path / "sc")
+    prov = run.provenance
+    before, after = prov["subclone_init_ce"]
+    assert after < before
+    assert 1 / 16 <= prov["subclone_logit_scale"] < 1
+    assert len(prov["subclone_layers"]) == 2 and all(0 <= i < 30 for i in prov["subclone_layers"])
+    assert prov["subclone_calibration_tokens"] == 16 * 32
+    cand = resolve(f"hf:{run.final}")
+    try:
+        conf = cand.model.config
+        assert (conf.head_dim, conf.hidden_size, conf.num_hidden_layers) == (64, 32, 2)
+        assert conf.rope_parameters["rope_theta"] == 100000.0
+        (ll,) = cand.loglikelihood_rolling(["const x = 1;"])
+        assert math.isfinite(ll) and ll < 0
+    finally:
+        cand.close()
