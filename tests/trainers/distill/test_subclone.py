@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
 import torch
-import math
-
 from specboard.trainers.distill.subclone import (
     SubcloneError,
     choose_layers,
