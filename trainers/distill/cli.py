@@ -58,6 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="cut the student's weights from the teacher (weight subcloning) instead of a fresh init")
     d.add_argument("--subclone-layers", dest="subclone_layers",
                    help="teacher blocks a subcloned student keeps: influence (default), ends, or e.g. 0,5,29")
+    d.add_argument("--prefill-teacher", dest="prefill_teacher", action=argparse.BooleanOptionalAction,
+                   default=None, help="fill the teacher top-k cache for the whole split before step 1")
     d.add_argument("--student-init", dest="student_init", help="start from this hf:DIR instead of a fresh student")
 
 
@@ -142,4 +144,4 @@ def run(args: argparse.Namespace) -> ExitCode:
             return ExitCode.USAGE_ERROR
     return run_trainer(args, "distill", "DistillConfig", train_distill,
                        ("teacher", "temperature", "alpha_kl", "alpha_rkl", "alpha_ce", "top_k", "student_init",
-                        "subclone", "subclone_layers"))
+                        "subclone", "subclone_layers", "prefill_teacher"))

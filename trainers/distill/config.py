@@ -83,6 +83,10 @@ class DistillConfig(TrainCommon):
     subclone_layers: str | list[int] = "influence"
     """Which teacher blocks a subcloned student keeps: ``"influence"`` (largest block
     influence on calibration text), ``"ends"`` (first and last blocks) or a list of indices."""
+    prefill_teacher: bool = False
+    """Run the teacher over the whole training split before the first step (its time is
+    recorded apart as ``teacher_cache_seconds``; a later run with the same teacher, data,
+    ``top_k`` and ``seq_len`` reuses the cache). Off: blocks are filled when first needed."""
     hidden_size: int = 256
     layers: int = 6
     heads: int = 4

@@ -91,6 +91,16 @@ class TopKCache:
                 if not self.done[b]:
                     self._fill(b)
 
+    def prefill(self, progress: bool = True) -> int:
+        """Run the teacher over every block not yet done; returns how many it computed."""
+        from tqdm import tqdm
+
+        before = self.computed_blocks
+        todo = np.flatnonzero(self.done == 0).tolist()
+        for b in tqdm(todo, desc="teacher top-k", unit="block", disable=not progress or not todo):
+            self.ensure([b * self.block])
+        return self.computed_blocks - before
+
     def get(self, chunk_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """(values float16 [b, L, k], indices int32 [b, L, k]) for these chunks."""
         self.ensure(chunk_ids)

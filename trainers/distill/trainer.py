@@ -18,6 +18,7 @@ if used that way; untested).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -182,6 +183,11 @@ def train_distill(
     topk = TopKCache(derived_dir("distill-topk", key[:24]), data.chunks, cfg.top_k,
                      _LazyTeacher(teacher_dir, cfg.top_k, cfg.teacher_bf16, device),
                      block=cfg.teacher_batch, meta=key_meta)
+    if cfg.prefill_teacher:
+        t0 = time.perf_counter()
+        blocks = topk.prefill()
+        init_info["teacher_cache_seconds"] = round(time.perf_counter() - t0, 1)
+        init_info["teacher_cache_blocks_computed"] = blocks
 
     def provenance(step: int) -> dict[str, Any]:
         return {

@@ -120,6 +120,12 @@ def test_topk_cache_fills_blocks_once_and_survives_reopen(tmp_path: Path) -> Non
         reopened.get([9])
     with pytest.raises(ValueError, match="was built for"):
         TopKCache(tmp_path / "c", chunks, 3, None, block=4, meta={"teacher": "other"})
+    # prefill computes exactly the blocks not yet done (0 and 1 were), then nothing.
+    teacher.calls = 0
+    cache = TopKCache(tmp_path / "c", chunks, 3, teacher, block=4, meta={"teacher": "t"})
+    assert cache.prefill(progress=False) == cache.n_blocks - 2 == teacher.calls
+    assert cache.fraction_done == 1.0 and cache.prefill(progress=False) == 0
+    np.testing.assert_array_equal(cache.get([9])[0], teacher(chunks[[9]])[0])
 
 
 def test_config_layers_and_refusals(tmp_path: Path) -> None:
