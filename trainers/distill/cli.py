@@ -32,6 +32,8 @@ def add_common_arguments(parser: argparse.ArgumentParser, kind: str) -> None:
     o.add_argument("--lr", type=float)
     o.add_argument("--save-every", dest="save_every", type=int)
     o.add_argument("--max-docs", dest="max_docs", type=int)
+    o.add_argument("--max-chunks", dest="max_chunks", type=int,
+                   help="train on a seeded random subset of this many chunks")
     o.add_argument("--max-memory-gb", dest="max_memory_gb", type=float)
     o.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast")
     e = parser.add_argument_group("train-time evaluation")
@@ -63,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     d.add_argument("--student-init", dest="student_init", help="start from this hf:DIR instead of a fresh student")
 
 
-_COMMON = ("steps", "seed", "threads", "batch_size", "seq_len", "lr", "save_every", "max_docs",
+_COMMON = ("steps", "seed", "threads", "batch_size", "seq_len", "lr", "save_every", "max_docs", "max_chunks",
            "max_memory_gb", "bf16", "eval_every")
 
 

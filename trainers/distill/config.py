@@ -53,6 +53,9 @@ class TrainCommon:
     """Run the train-time evaluation hook every N steps (0: only with --eval at the end)."""
     max_docs: int | None = None
     """Use only the first N Three.js train files (smoke runs); None: the whole split."""
+    max_chunks: int | None = None
+    """Train on a seeded random subset of this many ``seq_len`` chunks (after ``max_docs``),
+    spread over the whole split, e.g. to bound the teacher's top-k pass; None: all chunks."""
     max_memory_gb: float | None = None
     """Refuse to start when the estimated peak exceeds this (default: 80% of available RAM)."""
 
@@ -211,6 +214,9 @@ def validate(cfg: TrainCommon) -> None:
             raise ConfigError(f"{name} must be >= 1, got {getattr(cfg, name)}")
     if cfg.lr <= 0:
         raise ConfigError(f"lr must be > 0, got {cfg.lr}")
+    for name in ("max_docs", "max_chunks"):
+        if getattr(cfg, name) is not None and int(getattr(cfg, name)) < 1:
+            raise ConfigError(f"{name} must be >= 1 or unset, got {getattr(cfg, name)}")
     if isinstance(cfg, DistillConfig):
         if cfg.temperature <= 0:
             raise ConfigError(f"temperature must be > 0, got {cfg.temperature}")

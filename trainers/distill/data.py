@@ -72,8 +72,13 @@ def _token_stream(tokenizer: Any, docs: list[str], tok_sha: str, corpus_sha: str
     return arr
 
 
-def build_chunks(tokenizer: Any, seq_len: int, *, max_docs: int | None = None) -> TokenData:
-    """Tokenise the Three.js train split and cut it into ``seq_len`` chunks."""
+def build_chunks(tokenizer: Any, seq_len: int, *, max_docs: int | None = None,
+                 max_chunks: int | None = None, seed: int = 0) -> TokenData:
+    """Tokenise the Three.js train split and cut it into ``seq_len`` chunks.
+
+    ``max_chunks`` keeps a random subset of that many chunks (chosen by ``seed``, kept in
+    corpus order), so a bounded run still sees every part of the split.
+    """
     files = threejs.source_files("train")
     if max_docs is not None:
         files = files[: max(1, max_docs)]
@@ -89,6 +94,12 @@ def build_chunks(tokenizer: Any, seq_len: int, *, max_docs: int | None = None) -
         )
     chunks = np.ascontiguousarray(stream[: n * seq_len].reshape(n, seq_len))
     corpus = threejs.corpus_id("train") + (f"[:{len(files)}]" if max_docs is not None else "")
+    if max_chunks is not None and max_chunks < n:
+        if max_chunks < 1:
+            raise ValueError(f"max_chunks must be >= 1, got {max_chunks}")
+        pick = np.sort(np.random.default_rng(seed).choice(n, size=max_chunks, replace=False))
+        chunks = np.ascontiguousarray(chunks[pick])
+        corpus += f"{{{max_chunks} of {n} chunks, seed {seed}}}"
     return TokenData(
         chunks=chunks,
         corpus=corpus,

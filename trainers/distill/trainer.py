@@ -157,7 +157,7 @@ def train_distill(
             raise ValueError(f"student vocab {student.config.vocab_size} != teacher vocab {vocab}")
     else:
         student = build_student(cfg, tokenizer, vocab, teacher_conf if cfg.subclone else None)
-    data = build_chunks(tokenizer, cfg.seq_len, max_docs=cfg.max_docs)
+    data = build_chunks(tokenizer, cfg.seq_len, max_docs=cfg.max_docs, max_chunks=cfg.max_chunks, seed=cfg.seed)
     init_info: dict[str, Any] = {}
     if cfg.subclone and not cfg.student_init:  # also on resume: same provenance
         init_info = subclone_from_teacher(student, teacher_dir, data.chunks, cfg)

@@ -91,7 +91,7 @@ def train_sft(
                               hidden=int(conf.hidden_size), layers=int(conf.num_hidden_layers))
     check_memory(est, cfg.max_memory_gb, f"sft (batch {cfg.batch_size} × seq {cfg.seq_len} × vocab {conf.vocab_size})")
 
-    data = build_chunks(tokenizer, cfg.seq_len, max_docs=cfg.max_docs)
+    data = build_chunks(tokenizer, cfg.seq_len, max_docs=cfg.max_docs, max_chunks=cfg.max_chunks, seed=cfg.seed)
     base_rev = model_revision(cfg.base, base_dir)
 
     def provenance(step: int) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from specboard.harness.schema import MetricRow, RunRow
 from specboard.harness.store import read_rows
 from specboard.harness.tasks import Item, Scored, Task
 from specboard.trainers.distill.checkpoints import CorruptCheckpointError
-from specboard.trainers.distill.config import DistillConfig, load_config
+from specboard.trainers.distill.config import ConfigError, DistillConfig, load_config
 from specboard.trainers.distill.models import TokenizerMismatchError
 from specboard.trainers.distill.student import MemoryBudgetError
 from specboard.trainers.distill.trainer import train_distill
@@ -204,3 +204,23 @@ def test_subcloned_student_starts_nearer_the_teacher_and_is_a_candidate(run_a: A
         assert math.isfinite(ll) and ll < 0
     finally:
         cand.close()
+
+
+def test_max_chunks_is_a_seeded_subset_spread_over_the_split() -> None:
+    _teacher_or_skip()
+    from specboard.trainers.distill.data import build_chunks
+    from specboard.trainers.distill.models import resolve_model_dir
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(resolve_model_dir("baseline:smollm2-135m"))
+    full = build_chunks(tok, 32, max_docs=12)
+    a, b = (build_chunks(tok, 32, max_docs=12, max_chunks=9, seed=s) for s in (0, 0))
+    c = build_chunks(tok, 32, max_docs=12, max_chunks=9, seed=1)
+    assert a.chunks.shape == (9, 32) and a.tokens_sha256 == b.tokens_sha256 != c.tokens_sha256
+    rows = {r.tobytes(): i for i, r in enumerate(full.chunks)}
+    idx = [rows[r.tobytes()] for r in a.chunks]
+    assert idx == sorted(idx) and idx[-1] > len(full.chunks) // 2  # kept in order, not just the head
+    assert "9 of" in a.corpus and a.corpus != full.corpus
+    assert build_chunks(tok, 32, max_docs=12, max_chunks=10**6).tokens_sha256 == full.tokens_sha256
+    with pytest.raises(ConfigError, match="max_chunks"):
+        load_config(DistillConfig, "distill", preset="tiny", overrides={"max_chunks": 0})
