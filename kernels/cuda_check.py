@@ -139,13 +139,7 @@ def throughput(shapes: list[tuple[int, int]], repeats: int, min_time: float,
     from numba import cuda
     from specboard.kernels import cuda as K
 
-    torch: Any = None
-    if not _simulated():
-        try:
-            import torch as _torch
-            torch = _torch if _torch.cuda.is_available() else None
-        except ImportError:
-            torch = None
+    torch = K._torch_cuda()  # the same probe the dispatcher uses (None under the simulator)
     rows = []
     for p, n in shapes:
         k = p // 2
