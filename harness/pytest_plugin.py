@@ -6,7 +6,7 @@ Suite contract: a module sets ``specboard_suite = "<name>"`` and defines
 ``def test_task(specboard_case): specboard_case.check()``. Collection parametrises
 ``specboard_case`` over ``load_suite(name).tasks(limit=, seed=, repeats=, ci=)`` ×
 ``--candidate`` with ids ``<task>-<candidate>`` (``simple_python-smollm2-135m``).
-``check()`` evaluates the task through :mod:`specboard.harness.runner` (resuming an
+``check()`` evaluates the task through :mod:`specboard.harness.runner.run` (resuming an
 unfinished run with the same fingerprint), then gates it against
 ``<baseline-dir>/<suite>/<task>.jsonl``: FAIL fails the test with the flip report,
 INCONCLUSIVE skips it (fails with ``--inconclusive=fail``), a missing baseline fails
@@ -17,7 +17,7 @@ own shard ``<results-dir>/shards/<session>/<suite>.<worker>.jsonl``; the control
 process merges the shards into ``<results-dir>/<suite>.jsonl`` at session finish, adds
 metric rows (task and suite aggregates), the final run row and verdict rows (Holm across
 the session's tasks), prints the verdict table and sets the exit status from
-:class:`~specboard.harness.exitcodes.ExitCode`. Workers share a run id derived from a
+:class:`~specboard.harness.errors.ExitCode`. Workers share a run id derived from a
 session token the controller hands them, so ``-n 2`` writes the same rows as ``-n 0``.
 
 Per-test decisions are made before the whole family is known, so they use Holm's first
@@ -28,7 +28,7 @@ Fixtures for non-task suites: ``specboard_options`` (session) and
 ``specboard_candidate_spec`` (parametrised over ``--candidate``).
 
 Why our own plugin: no pytest plugin evaluates models or gates runs against baselines;
-distribution is left to pytest-xdist, statistics to :mod:`specboard.harness.gate`. Not
+distribution is left to pytest-xdist, statistics to :mod:`specboard.harness.gate.compare`. Not
 handled: xdist ``--tx`` workers on other hosts need the results directory on a shared
 filesystem (shards are files); a baseline is one reference candidate per suite.
 """
@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from specboard.harness.exitcodes import ExitCode
+from specboard.harness.errors import ExitCode
 
 DEFAULT_CANDIDATE = "baseline:smollm2-135m"
 PROPERTY = "specboard"
@@ -170,7 +170,7 @@ class State:
 
     def suite_tasks(self, suite: str) -> list[Any]:
         if suite not in self.tasks:
-            from specboard.harness.suites import load_suite
+            from specboard.suites import load_suite
 
             o = self.options
             mod = load_suite(suite)
@@ -194,9 +194,9 @@ class State:
         key = (suite, spec)
         if key in self.runs:
             return self.runs[key]
-        from specboard.harness.runner import Run, build_protocol, fingerprint
-        from specboard.harness.store import ResultStore
-        from specboard.harness.suites import load_suite
+        from specboard.harness.results.store import ResultStore
+        from specboard.harness.runner.run import Run, build_protocol, fingerprint
+        from specboard.suites import load_suite
 
         o = self.options
         cand = self.candidate(spec)
@@ -224,6 +224,9 @@ def _state(config: pytest.Config) -> State:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "large: needs large artifacts or long runs; skipped unless --run-large")
+    from specboard.harness import runtime
+
+    runtime.configure(offline=None)  # SPECBOARD_OFFLINE=1 turns network use into an error
     options = _options(config)
     from specboard.harness.candidates.registry import CandidateSpecError, known_schemes, parse_spec
 
@@ -241,7 +244,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if workerinput is not None:
         token, worker = workerinput["specboard_token"], workerinput["workerid"]
     else:
-        from specboard.harness.schema import utcnow
+        from specboard.harness.results.schema import utcnow
 
         token, worker = f"{utcnow():%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}", "main"
     state = State(options=options, token=token, worker=worker)
@@ -344,7 +347,7 @@ class Case:
     def check(self) -> None:
         from specboard.harness.candidates.registry import CandidateSpecError
         from specboard.harness.data.cache import ArtifactError
-        from specboard.harness.runner import select_items
+        from specboard.harness.runner.run import select_items
 
         if self.param.error:
             self._record(usage_error=self.param.error)
@@ -368,8 +371,8 @@ class Case:
         self._gate(rows, run.run_id)
 
     def _run_rows(self, ctx: RunContext) -> list[Any]:
-        from specboard.harness.schema import SampleRow
-        from specboard.harness.store import ResultStore
+        from specboard.harness.results.schema import SampleRow
+        from specboard.harness.results.store import ResultStore
 
         rows: dict[tuple[str, str, int], Any] = {}
         for store in (ResultStore(ctx.main_path), ctx.run.store):
@@ -384,8 +387,8 @@ class Case:
         return self.state.options.baseline_dir / self.param.suite / f"{short}.jsonl"
 
     def _write_baseline(self, ctx: RunContext, rows: list[Any]) -> None:
-        from specboard.harness.schema import dump_row
-        from specboard.harness.store import atomic_write_text
+        from specboard.harness.results.schema import dump_row
+        from specboard.harness.results.store import atomic_write_text
 
         run_row = ctx.run.run_row("finished")
         text = "".join(dump_row(r) + "\n" for r in [run_row, *rows])
@@ -394,8 +397,8 @@ class Case:
 
     def _gate(self, rows: list[Any], run_id: str) -> None:
         from specboard.harness.commands.gate import margins_for
-        from specboard.harness.gate import compare_runs, format_flips
-        from specboard.harness.store import read_rows
+        from specboard.harness.gate.compare import compare_runs, format_flips
+        from specboard.harness.results.store import read_rows
 
         o = self.state.options
         path = self.baseline_path()
@@ -466,7 +469,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def _finish(state: State, config: pytest.Config, *, interrupted: bool) -> ExitCode | None:
-    from specboard.harness.store import merge
+    from specboard.harness.results.store import merge
 
     runs = _runs_of(state.records)
     shard_dir = state.options.results_dir / "shards" / state.token
@@ -489,7 +492,7 @@ def _finish(state: State, config: pytest.Config, *, interrupted: bool) -> ExitCo
         verdicts += _finish_run(state, suite, spec, run_id, interrupted=interrupted)
     if interrupted:
         return None
-    from specboard.harness.gate import overall_verdict, verdict_exit_code
+    from specboard.harness.gate.compare import overall_verdict, verdict_exit_code
 
     if state.usage_errors:
         return ExitCode.USAGE_ERROR
@@ -517,10 +520,15 @@ def _runs_of(records: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
 def _finish_run(state: State, suite: str, spec: str, run_id: str, *, interrupted: bool) -> list[str]:
     """Metric rows, final run row and (unless updating the baseline) verdict rows of one run."""
     from specboard.harness.commands.gate import latest_per_task, margins_for
-    from specboard.harness.gate import compare_runs, format_flips, format_table, github_report
-    from specboard.harness.schema import MetricRow, RunRow, SampleRow, utcnow
-    from specboard.harness.store import ResultStore, read_rows
-    from specboard.harness.suites import load_suite
+    from specboard.harness.gate.compare import (
+        compare_runs,
+        format_flips,
+        format_table,
+        github_report,
+    )
+    from specboard.harness.results.schema import MetricRow, RunRow, SampleRow, utcnow
+    from specboard.harness.results.store import ResultStore, read_rows
+    from specboard.suites import load_suite
 
     store = ResultStore(state.main_path(suite))
     rows = [r for r in store.read().rows if getattr(r, "run_id", None) == run_id]

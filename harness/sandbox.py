@@ -79,6 +79,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from specboard.harness.errors import UsageError
+
 Status = Literal["passed", "failed", "timeout", "memory", "killed", "error"]
 MODES = ("bwrap", "unshare", "unsafe-no-namespace")
 ENV_VAR = "SPECBOARD_SANDBOX"
@@ -86,7 +88,7 @@ INSIDE_WORKDIR = "/tmp/work"
 _SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
-class SandboxUnavailableError(RuntimeError):
+class SandboxUnavailableError(UsageError, RuntimeError):
     """No usable isolation on this machine (and no explicit opt-out)."""
 
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from specboard.harness.exitcodes import ExitCode
+from specboard.harness.errors import ExitCode
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -79,7 +79,7 @@ def _median_time(fn: Callable[[], Any], repeats: int, min_time: float,
 def run(args: argparse.Namespace) -> ExitCode:
     """Measure and print; returns USAGE_ERROR on bad options, PASS otherwise."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from specboard.harness.env import cpu_name, default_threads, load_average
+    from specboard.harness.runner.environment import cpu_name, default_threads, load_average
 
     try:
         pops, widths = _ints(args.populations), _ints(args.widths)
@@ -179,6 +179,6 @@ def run(args: argparse.Namespace) -> ExitCode:
     results["load_average_end"] = load_average()
     print(f"load average at end: {results['load_average_end']}")
     if args.json:
-        from specboard.harness.store import atomic_write_text
+        from specboard.harness.results.store import atomic_write_text
         atomic_write_text(args.json, json.dumps(results, indent=2))
     return ExitCode.PASS

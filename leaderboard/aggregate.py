@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from specboard.harness.schema import RunRow
+from specboard.harness.results.schema import RunRow
 from specboard.leaderboard.load import Results
 
 NORMALISATION = (

@@ -26,8 +26,8 @@ from pathlib import Path
 
 
 def run(samples: int, workdir: Path, keep: bool) -> dict[str, float]:
-    from specboard.harness.env import load_average
-    from specboard.harness.store import read_rows
+    from specboard.harness.results.store import read_rows
+    from specboard.harness.runner.environment import load_average
     from specboard.leaderboard.fixtures import write_fixture
     from specboard.leaderboard.load import read_results
     from specboard.leaderboard.site import build_site
@@ -38,7 +38,7 @@ def run(samples: int, workdir: Path, keep: bool) -> dict[str, float]:
         t = time.perf_counter()
         write_fixture(results, items=items)
         print(f"wrote {results} ({results.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - t:.1f} s (not timed)")
-    import specboard.harness.gate  # noqa: F401  (import cost of scipy is not the site's)
+    import specboard.harness.gate.compare  # noqa: F401  (import cost of scipy is not the site's)
 
     timings: dict[str, float] = {}
     t = time.perf_counter()

@@ -1,7 +1,7 @@
 """Pairs of runs for the Compare page: paired differences and flip reports.
 
-The statistics are the gate's (:func:`specboard.harness.gate.compare_runs`); this module
-only chooses the pairs and turns each :class:`~specboard.harness.gate.Comparison` into
+The statistics are the gate's (:func:`specboard.harness.gate.compare.compare_runs`); this module
+only chooses the pairs and turns each :class:`~specboard.harness.gate.compare.Comparison` into
 plain dicts for the templates and the JSON export. If the gate cannot be imported the page
 falls back to the verdict rows in the input (their flips, as stored in ``extra``).
 
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
-from specboard.harness.schema import SampleRow
+from specboard.harness.results.schema import SampleRow
 from specboard.leaderboard.load import Results
 
 
@@ -71,7 +71,7 @@ def compare_pairs(results: Results, pairs: Sequence[tuple[str, str]], verdicts: 
                   margin: float, alpha: float, max_flips: int) -> tuple[list[dict[str, Any]], str]:
     """One dict per pair (tasks with Δ, interval, verdict, flips) and the source used."""
     try:
-        from specboard.harness.gate import compare_runs
+        from specboard.harness.gate.compare import compare_runs
     except ImportError:  # the gate is optional for the site: fall back to stored verdicts
         return _from_verdicts(pairs, verdicts, max_flips), "verdict rows in the input"
     rows = _rows_by_run(results, {r for p in pairs for r in p})
@@ -93,7 +93,7 @@ def compare_pairs(results: Results, pairs: Sequence[tuple[str, str]], verdicts: 
             })
         out.append({"candidate_run": cand, "baseline_run": base, "overall": comp.overall,
                     "tasks": tasks})
-    return out, (f"recomputed from the sample rows with specboard.harness.gate.compare_runs "
+    return out, (f"recomputed from the sample rows with specboard.harness.gate.compare.compare_runs "
                  f"(margin δ = {margin:g}, α = {alpha:g})")
 
 

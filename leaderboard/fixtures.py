@@ -1,7 +1,7 @@
 """Realistic synthetic result rows for the leaderboard's tests and benchmark.
 
 The rows go through the real schema models (so they are valid by construction) and the
-metric rows are computed from the sample rows with :mod:`specboard.harness.stats`, exactly
+metric rows are computed from the sample rows with :mod:`specboard.harness.gate.stats`, exactly
 as the runner does, so aggregates and samples agree. Everything is a pure function of the
 arguments (timestamps are fixed, randomness is seeded), so a fixture file is byte-identical
 from one generation to the next.
@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-from specboard.harness.schema import (
+from specboard.harness.gate.stats import mean_with_interval
+from specboard.harness.results.schema import (
     CandidateInfo,
     EfficiencyRow,
     Environment,
@@ -43,7 +44,6 @@ from specboard.harness.schema import (
     VerdictRow,
     dump_row,
 )
-from specboard.harness.stats import mean_with_interval
 
 XSS_NAME = "<script>alert(1)</script>"
 T0 = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)

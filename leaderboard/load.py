@@ -1,10 +1,10 @@
 """Read result files for the site: every row validated, sample rows validated in bulk.
 
-Same contract as :func:`specboard.harness.store.read_rows` (same rows, same order within a
+Same contract as :func:`specboard.harness.results.store.read_rows` (same rows, same order within a
 kind, same ``path:line: reason`` errors, torn last lines reported) but about twice as fast
 on large files: lines that look like ``sample`` rows are validated in chunks by one
 pydantic ``validate_json`` call over a JSON array, and only when a chunk fails are its lines
-re-read one by one through the store's own :func:`~specboard.harness.schema.parse_row`
+re-read one by one through the store's own :func:`~specboard.harness.results.schema.parse_row`
 (so errors read exactly as the store words them). Every other line goes through
 ``parse_row`` directly. A test checks the equivalence with ``read_rows``.
 
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from specboard.harness.schema import (
+from specboard.harness.results.schema import (
     EfficiencyRow,
     MetricRow,
     RowError,
@@ -32,7 +32,7 @@ from specboard.harness.schema import (
     VerdictRow,
     parse_row,
 )
-from specboard.harness.store import LineError, StoreError
+from specboard.harness.results.store import LineError, StoreError
 
 CHUNK = 20_000
 _SAMPLES = TypeAdapter(list[SampleRow])

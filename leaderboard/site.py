@@ -23,8 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from specboard.harness.schema import SCHEMA_VERSION
-from specboard.harness.store import LineError
+from specboard.harness.errors import InvalidInputError, UsageError
+from specboard.harness.results.schema import SCHEMA_VERSION
+from specboard.harness.results.store import LineError
 from specboard.leaderboard import figures as figs
 from specboard.leaderboard import pages
 from specboard.leaderboard.compare import choose_pairs, compare_pairs
@@ -38,11 +39,11 @@ NAV = [("index.html", "Overview"), ("tasks.html", "By task"), ("steps.html", "By
        ("pareto.html", "Specialist vs baseline"), ("compare.html", "Compare"), ("runs.html", "Runs")]
 
 
-class SiteError(ValueError):
+class SiteError(UsageError, ValueError):
     """The site cannot be built from this input or into this directory; the message says why."""
 
 
-class BadInputError(SiteError):
+class BadInputError(InvalidInputError, SiteError):
     """Some input lines are not valid rows."""
 
     def __init__(self, errors: Sequence[LineError]):

@@ -1,4 +1,4 @@
-"""BFCL v4 as a regression gate: ``pytest suites -k bfcl`` (see harness/suites/bfcl.py)."""
+"""BFCL v4 as a regression gate: ``pytest suites -k bfcl`` (see suites/bfcl.py)."""
 
 specboard_suite = "bfcl"
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from specboard.harness.efficiency import bench
-from specboard.harness.store import read_rows
+from specboard.harness.results.store import read_rows
+from specboard.harness.runner.efficiency import bench
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""HumanEval as a regression gate: ``pytest suites -k humaneval`` (see harness/suites/humaneval.py).
+"""HumanEval as a regression gate: ``pytest suites -k humaneval`` (see suites/humaneval.py).
 
 Generated code runs only in harness/sandbox.py; a machine without a sandbox refuses.
 """

@@ -1,4 +1,4 @@
-"""MBPP as a regression gate: ``pytest suites -k mbpp`` (see harness/suites/mbpp.py).
+"""MBPP as a regression gate: ``pytest suites -k mbpp`` (see suites/mbpp.py).
 
 Generated code runs only in harness/sandbox.py; a machine without a sandbox refuses.
 """

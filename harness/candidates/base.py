@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from specboard.harness.schema import CandidateInfo
+from specboard.harness.results.schema import CandidateInfo
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,8 @@ from specboard.harness.candidates.base import (
     SpecParts,
     truncate_at_stop,
 )
-from specboard.harness.schema import CandidateInfo
+from specboard.harness.errors import InvalidInputError, UsageError
+from specboard.harness.results.schema import CandidateInfo
 
 PROVENANCE_FILE = "specboard_provenance.json"
 CONVERSION_FILE = "specboard_conversion.json"
@@ -56,11 +57,11 @@ contexts, then up to ``SHARED_ROWS × batch_size`` (short) continuations on thei
 LOGIT_CHUNK_ELEMENTS = 1 << 24  # at most 16 M fp32 logits (64 MB) alive at a time
 
 
-class GGUFMismatchError(RuntimeError):
+class GGUFMismatchError(InvalidInputError, RuntimeError):
     """The GGUF file's sha256 differs from the manifest's ``model_sha256``."""
 
 
-class ResourceLimitError(ValueError):
+class ResourceLimitError(UsageError, ValueError):
     """Settings that would exhaust CPU threads or memory; the message says what to change."""
 
 
@@ -179,7 +180,7 @@ class HFCandidate(CandidateBase):
                  max_length: int | None = None, revision: str | None = None,
                  extra: dict[str, Any] | None = None):
         import torch
-        from specboard.harness.env import default_threads
+        from specboard.harness.runner.environment import default_threads
         from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
         self.path = Path(path)

@@ -32,7 +32,7 @@ from specboard.harness.candidates.base import (
     SpecParts,
     truncate_at_stop,
 )
-from specboard.harness.schema import CandidateInfo
+from specboard.harness.results.schema import CandidateInfo
 
 WRONG_ANSWER = "I am a deliberately wrong mock answer."
 _WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()

@@ -39,7 +39,7 @@ from specboard.harness.candidates.base import (
     SpecParts,
     truncate_at_stop,
 )
-from specboard.harness.schema import CandidateInfo
+from specboard.harness.results.schema import CandidateInfo
 
 MAX_ORDER = 8
 FORMAT_VERSION = 1
@@ -231,7 +231,7 @@ def load_or_train(corpus: str, order: int) -> tuple[KneserNey, Path, dict[str, A
         model.save(path)
         meta = {"corpus": get_id(), "corpus_sha256": sha, "order": order, "bytes": len(data),
                 "train_s": round(train_s, 3), "entries": model.n_entries}
-        from specboard.harness.store import atomic_write_text
+        from specboard.harness.results.store import atomic_write_text
 
         atomic_write_text(meta_path, json.dumps(meta, indent=1))
     return model, path, meta

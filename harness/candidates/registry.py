@@ -16,6 +16,7 @@ from importlib.metadata import entry_points
 from urllib.parse import parse_qsl
 
 from specboard.harness.candidates.base import Candidate, SpecParts
+from specboard.harness.errors import UsageError
 
 BUILTIN_SCHEMES: dict[str, str] = {
     "mock": "specboard.harness.candidates.mock:from_spec",
@@ -28,7 +29,7 @@ BUILTIN_SCHEMES: dict[str, str] = {
 _EXTRA: dict[str, Callable[[SpecParts], Candidate]] = {}
 
 
-class CandidateSpecError(ValueError):
+class CandidateSpecError(UsageError, ValueError):
     """A spec string that names no candidate; the message lists what would."""
 
 

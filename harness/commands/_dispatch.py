@@ -7,7 +7,7 @@ import argparse
 import importlib
 from collections.abc import Callable
 
-from specboard.harness.exitcodes import ExitCode
+from specboard.harness.errors import ExitCode
 
 
 def add_dispatch(

@@ -17,7 +17,7 @@ import argparse
 from specboard.harness.commands._dispatch import add_dispatch
 
 TARGETS: dict[str, tuple[str, str]] = {
-    "candidate": ("specboard.harness.efficiency", "efficiency of a candidate (writes efficiency rows)"),
+    "candidate": ("specboard.harness.runner.efficiency", "efficiency of a candidate (writes efficiency rows)"),
     "lm-eval": ("specboard.baselines.bench_lm_eval", "multiple-choice scoring vs lm-eval's hf backend"),
     "kernels": ("specboard.kernels.bench", "int8 kernels vs fallback and torch._int_mm"),
     "eggroll": ("specboard.trainers.eggroll.bench", "EGGROLL population-tokens/s at reference configs"),

@@ -28,7 +28,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from specboard.harness.exitcodes import ExitCode
+from specboard.harness.errors import ExitCode
 
 BASELINE = "baseline:smollm2-135m"
 FLOOR = "ngram:threejs-5"
@@ -63,7 +63,7 @@ class Demo:
                             SPECBOARD_THREADS=str(args.threads))
 
     def _mark(self, step: str, started: float) -> None:
-        from specboard.harness.store import atomic_write_text
+        from specboard.harness.results.store import atomic_write_text
 
         self.done[step] = round(time.monotonic() - started, 1)
         atomic_write_text(self.state_file, json.dumps(self.done, indent=1))
@@ -109,7 +109,7 @@ class Demo:
         return specs
 
     def latest_run(self, suite: str, candidate: str) -> str | None:
-        from specboard.harness.store import read_rows
+        from specboard.harness.results.store import read_rows
 
         runs = [r for r in read_rows(self.results).runs().values()
                 if r.protocol.suite == suite and r.candidate.name == candidate and r.status == "finished"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from specboard.harness.exitcodes import ExitCode
+from specboard.harness.errors import ExitCode
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -40,8 +40,8 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
 
 def run(args: argparse.Namespace) -> ExitCode:
     from specboard.harness.candidates import resolve
-    from specboard.harness.runner import evaluate
-    from specboard.harness.suites import load_suite
+    from specboard.harness.runner.run import evaluate
+    from specboard.suites import load_suite
     from tqdm import tqdm
 
     suite = load_suite(args.suite)

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from specboard.harness.exitcodes import ExitCode
+from specboard.harness.errors import ExitCode
 
 NOISE_FILE = "noise.json"
 
@@ -69,7 +69,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def read_paths(target: str | Path) -> tuple[list[Any], list[str]]:
     """Rows of a file, or of every ``*.jsonl`` under a directory; plus line errors."""
-    from specboard.harness.store import read_rows
+    from specboard.harness.results.store import read_rows
 
     p = Path(target)
     if p.is_dir():
@@ -90,7 +90,7 @@ def latest_per_task(rows: Sequence[Any]) -> tuple[list[Any], str]:
     A baseline directory can hold tasks refreshed by different ``--update-baseline`` runs.
     Returns the rows and a run id label (several ids joined by ``+``).
     """
-    from specboard.harness.schema import MetricRow, RunRow, SampleRow
+    from specboard.harness.results.schema import MetricRow, RunRow, SampleRow
 
     started: dict[str, Any] = {r.run_id: r.started_at for r in rows if isinstance(r, RunRow)}
     task_runs: dict[str, set[str]] = {}
@@ -116,7 +116,7 @@ class Margins(dict):  # type: ignore[type-arg]
 
 def margins_for(path: str | Path | None, configured: float | None) -> Margins:
     """δ per task: max(configured δ, 2 × measured spread) where a noise JSON exists."""
-    from specboard.harness.gate import DEFAULT_MARGIN
+    from specboard.harness.gate.compare import DEFAULT_MARGIN
 
     base = DEFAULT_MARGIN if configured is None else configured
     if path is None or not Path(path).exists():
@@ -130,8 +130,13 @@ def margins_for(path: str | Path | None, configured: float | None) -> Margins:
 
 
 def _report(comparison: Any, run_id: str, baseline_id: str, args: argparse.Namespace, title: str) -> ExitCode:
-    from specboard.harness.gate import format_flips, format_table, github_report, verdict_exit_code
-    from specboard.harness.store import append_rows
+    from specboard.harness.gate.compare import (
+        format_flips,
+        format_table,
+        github_report,
+        verdict_exit_code,
+    )
+    from specboard.harness.results.store import append_rows
 
     print(format_table(comparison, title=title))
     flips = format_flips(comparison, limit=args.flips)
@@ -144,7 +149,7 @@ def _report(comparison: Any, run_id: str, baseline_id: str, args: argparse.Names
 
 
 def run_gate(args: argparse.Namespace) -> ExitCode:
-    from specboard.harness.gate import compare_runs, select_run
+    from specboard.harness.gate.compare import compare_runs, select_run
 
     cand_rows, cerr = read_paths(args.candidate_results)
     base_rows, berr = read_paths(args.baseline)
@@ -164,7 +169,7 @@ def run_gate(args: argparse.Namespace) -> ExitCode:
 
 
 def _resolve_run(spec: str, search: Sequence[str]) -> tuple[str, list[Any]]:
-    from specboard.harness.gate import select_run
+    from specboard.harness.gate.compare import select_run
 
     path, _, rid = spec.partition("@")
     if Path(path).exists():
@@ -181,7 +186,7 @@ def _resolve_run(spec: str, search: Sequence[str]) -> tuple[str, list[Any]]:
 
 
 def run_compare(args: argparse.Namespace) -> ExitCode:
-    from specboard.harness.gate import compare_runs
+    from specboard.harness.gate.compare import compare_runs
 
     search = args.results or ["results"]
     try:
@@ -196,10 +201,10 @@ def run_compare(args: argparse.Namespace) -> ExitCode:
 
 def run_noise(args: argparse.Namespace) -> ExitCode:
     from specboard.harness.candidates import resolve
-    from specboard.harness.runner import evaluate
-    from specboard.harness.schema import SampleRow
-    from specboard.harness.store import atomic_write_text, read_rows
-    from specboard.harness.suites import load_suite
+    from specboard.harness.results.schema import SampleRow
+    from specboard.harness.results.store import atomic_write_text, read_rows
+    from specboard.harness.runner.run import evaluate
+    from specboard.suites import load_suite
 
     if args.runs < 2:
         print("specboard: error: -k must be at least 2", file=sys.stderr)

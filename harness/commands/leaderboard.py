@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from specboard.harness.exitcodes import ExitCode
+from specboard.harness.errors import ExitCode
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections import Counter
 
-from specboard.harness.exitcodes import ExitCode
+from specboard.harness.errors import ExitCode
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -46,7 +46,7 @@ def _report_errors(errors: list) -> None:
 
 
 def validate(args: argparse.Namespace) -> ExitCode:
-    from specboard.harness.store import read_rows
+    from specboard.harness.results.store import read_rows
 
     result = read_rows(args.files)
     _report_errors(result.errors)
@@ -57,8 +57,8 @@ def validate(args: argparse.Namespace) -> ExitCode:
 
 
 def merge(args: argparse.Namespace) -> ExitCode:
-    from specboard.harness.store import StoreError
-    from specboard.harness.store import merge as merge_files
+    from specboard.harness.results.store import StoreError
+    from specboard.harness.results.store import merge as merge_files
 
     try:
         result = merge_files(args.files, args.output, strict=args.strict)
@@ -77,8 +77,8 @@ def _fmt(v: float | None) -> str:
 def show(args: argparse.Namespace) -> ExitCode:
     from rich.console import Console
     from rich.table import Table
-    from specboard.harness.schema import MetricRow
-    from specboard.harness.store import StoreError, read_rows
+    from specboard.harness.results.schema import MetricRow
+    from specboard.harness.results.store import StoreError, read_rows
 
     try:
         result = read_rows(args.files, strict=args.strict)

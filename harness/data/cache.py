@@ -40,12 +40,13 @@ from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
+from specboard.harness.errors import ExitCode, UsageError
 
 MANIFEST = Path(__file__).with_name("manifest.toml")
 STAMP = ".specboard-complete.json"
 
 
-class ArtifactError(RuntimeError):
+class ArtifactError(UsageError, RuntimeError):
     """Base class of cache problems."""
 
 
@@ -55,6 +56,8 @@ class MissingArtifactError(ArtifactError):
 
 class CorruptArtifactError(ArtifactError):
     """A file in the cache does not match its recorded hash or size."""
+
+    exit_code = ExitCode.INVALID_INPUT
 
 
 class UnknownArtifactError(ArtifactError, KeyError):
@@ -228,7 +231,7 @@ def model_path(name: str) -> Path:
 
 
 def _download(f: ArtifactFile, dest: Path) -> Path:
-    from specboard.harness.offline import is_offline
+    from specboard.harness.data.offline import is_offline
 
     if is_offline():
         raise MissingArtifactError(

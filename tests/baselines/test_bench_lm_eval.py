@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 from specboard.baselines import bench_lm_eval
-from specboard.harness.exitcodes import ExitCode
+from specboard.harness.errors import ExitCode
 
 
 def test_arc_easy_requests() -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from specboard.harness.cli import main
-from specboard.harness.exitcodes import ExitCode
-from specboard.harness.schema import SampleRow, dump_row
-from specboard.harness.store import append_rows, read_rows
+from specboard.harness.errors import ExitCode
+from specboard.harness.results.schema import SampleRow, dump_row
+from specboard.harness.results.store import append_rows, read_rows
 
 
 def _sample(i: int) -> SampleRow:

@@ -10,14 +10,8 @@ import pytest
 # modules first imported inside an in-process pytester run are dropped afterwards, and
 # numpy/scipy cannot be imported twice: import everything the plugin uses up front
 import scipy.stats  # noqa: F401
-import specboard.harness.candidates.mock
-import specboard.harness.commands.gate
-import specboard.harness.gate
-import specboard.harness.pytest_plugin
-import specboard.harness.runner
-import specboard.harness.stats  # noqa: F401
-from specboard.harness.schema import SampleRow, VerdictRow
-from specboard.harness.store import read_rows
+from specboard.harness.results.schema import SampleRow, VerdictRow
+from specboard.harness.results.store import read_rows
 
 pytest_plugins = ["pytester"]
 
@@ -27,7 +21,7 @@ FAKE_SUITE = '''
 """A fake suite: the candidate must echo each item's target."""
 import os
 from specboard.harness.candidates.base import GenerateRequest
-from specboard.harness.tasks import Item, Scored, Task
+from specboard.harness.runner.tasks import Item, Scored, Task
 
 SUITE_VERSION = "1"
 
@@ -64,7 +58,7 @@ def tasks(**options):
 CONFTEST = '''
 import os, sys
 sys.path.insert(0, os.path.dirname(__file__))
-from specboard.harness.suites import SUITES
+from specboard.suites import SUITES
 SUITES["fake"] = "fakesuite"
 pytest_plugins = ["specboard.harness.pytest_plugin"]
 '''

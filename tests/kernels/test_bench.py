@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from specboard.harness.exitcodes import ExitCode
+from specboard.harness.errors import ExitCode
 from specboard.kernels import bench, ops, reference
 from specboard.kernels.recurrent import GRUStack
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from specboard.harness.schema import RunRow
+from specboard.harness.results.schema import RunRow
 from specboard.leaderboard import aggregate as agg
 from specboard.leaderboard.fixtures import XSS_NAME, candidate_names, fixture_rows
 from specboard.leaderboard.load import Results, read_results

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from specboard.harness.schema import dump_row
-from specboard.harness.store import StoreError, read_rows
+from specboard.harness.results.schema import dump_row
+from specboard.harness.results.store import StoreError, read_rows
 from specboard.leaderboard import load
 from specboard.leaderboard.load import read_results
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import plotly
 import pytest
 from specboard.harness.cli import main
-from specboard.harness.exitcodes import ExitCode
-from specboard.harness.schema import (
+from specboard.harness.errors import ExitCode
+from specboard.harness.results.schema import (
     EfficiencyRow,
     MetricRow,
     RunRow,
@@ -66,7 +66,7 @@ def test_pages_assets_and_generation_time(built_site: Path) -> None:
     assert (built_site / "assets" / "plotly.min.js").read_bytes() == bundled.read_bytes()
     index = (built_site / "index.html").read_text()
     assert "generated 2026-11-01T14:04:00+00:00 (newest run-row timestamp)" in index
-    assert "schema version 1" in index
+    assert "schema version 2" in index
     assert "cdn" not in index.lower() and "https://" not in index
     assert len(list((built_site / "runs").glob("*.html"))) == 24
 
@@ -98,7 +98,7 @@ def test_everything_escaped(built_site: Path) -> None:
 
 def test_json_export(built_site: Path) -> None:
     index = json.loads((built_site / "data" / "index.json").read_text())
-    assert index["schema_version"] == 1
+    assert index["schema_version"] == 2
     for rel in index["tables"]:
         json.loads((built_site / rel).read_text())
     overview = json.loads((built_site / "data" / "overview.json").read_text())
@@ -119,7 +119,7 @@ def test_compare_falls_back_to_verdict_rows(fixture_results: Path, monkeypatch: 
     full, source = compare_pairs(results, pairs, f.verdicts, margin=0.02, alpha=0.05, max_flips=5)
     assert "compare_runs" in source and len(full) == 4
     assert all(len(t["flips"]) <= 5 for c in full for t in c["tasks"])
-    monkeypatch.setitem(sys.modules, "specboard.harness.gate", None)  # the import now fails
+    monkeypatch.setitem(sys.modules, "specboard.harness.gate.compare", None)  # the import now fails
     stored, source = compare_pairs(results, pairs, f.verdicts, margin=0.02, alpha=0.05, max_flips=5)
     assert source == "verdict rows in the input"
     assert [c["overall"] for c in stored] == ["PASS"]  # only the pair that has verdict rows

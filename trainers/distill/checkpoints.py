@@ -25,7 +25,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from specboard.harness.store import atomic_write_text
+from specboard.harness.errors import InvalidInputError
+from specboard.harness.results.store import atomic_write_text
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 CHECKSUMS = "specboard_checksums.json"
@@ -33,7 +34,7 @@ PROVENANCE = "specboard_provenance.json"
 _CKPT = re.compile(r"^checkpoint-(\d+)$")
 
 
-class CorruptCheckpointError(RuntimeError):
+class CorruptCheckpointError(InvalidInputError, RuntimeError):
     """A checkpoint that must not be resumed from; the message says why."""
 
 

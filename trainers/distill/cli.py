@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from specboard.harness.exitcodes import ExitCode
+from specboard.harness.errors import ExitCode
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, kind: str) -> None:
@@ -74,7 +74,7 @@ def overrides(args: argparse.Namespace, names: tuple[str, ...]) -> dict[str, Any
 
 
 def eval_tasks(args: argparse.Namespace) -> list[Any]:
-    from specboard.harness.suites import load_suite
+    from specboard.suites import load_suite
 
     tasks: list[Any] = []
     for name in args.eval_suite:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from specboard.harness.store import atomic_write_text
+from specboard.harness.results.store import atomic_write_text
 from specboard.trainers.distill.config import ConfigError, TrainCommon
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
@@ -157,7 +157,7 @@ def train_or_finish(trainer: Any, ckpt: Path | None, steps: int) -> dict[str, An
     import time
 
     import torch
-    from specboard.harness.env import load_average
+    from specboard.harness.runner.environment import load_average
 
     start = 0
     if ckpt is not None:

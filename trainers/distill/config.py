@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
+from specboard.harness.errors import UsageError
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError, ValueError):
     """A config file or override that cannot be used; the message says why."""
 
 

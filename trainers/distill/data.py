@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from specboard.harness.data import threejs
 from specboard.harness.data.cache import derived_dir
-from specboard.harness.store import atomic_write_bytes
+from specboard.harness.results.store import atomic_write_bytes
 from specboard.trainers.distill.models import tokenizer_sha256
 
 

@@ -1,10 +1,10 @@
 """Train-time evaluation hook: every M steps, evaluate the current weights on given tasks.
 
 Generic over ``list[Task]`` (e.g. the Three.js held-out bits/byte task of
-``specboard.harness.suites.threejs``): at each M-th step the callback exports the model as
+``specboard.suites.threejs``): at each M-th step the callback exports the model as
 an ``hf:`` directory (``OUT/evals/step-N``: safetensors + tokenizer + provenance, kept so
 each row's candidate stays resolvable), loads it as a candidate and runs the tasks through
-:func:`specboard.harness.runner.evaluate`, appending ``run``/``sample``/``metric`` rows to a
+:func:`specboard.harness.runner.run.evaluate`, appending ``run``/``sample``/``metric`` rows to a
 results JSONL. The candidate's ``info()`` carries ``step``, ``tokens_seen``, trainer and
 corpus, so curves across checkpoints come straight from the rows.
 
@@ -26,8 +26,8 @@ from specboard.harness.candidates.base import (
     LoglikelihoodRequest,
     LoglikelihoodResult,
 )
-from specboard.harness.schema import CandidateInfo, MetricRow
-from specboard.harness.tasks import Task
+from specboard.harness.results.schema import CandidateInfo, MetricRow
+from specboard.harness.runner.tasks import Task
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 
@@ -61,7 +61,7 @@ class StepCandidate:
 
 
 def _suite_version(suite: str) -> str:
-    from specboard.harness.suites import SUITES, load_suite
+    from specboard.suites import SUITES, load_suite
 
     if suite in SUITES:
         try:
@@ -87,7 +87,7 @@ def evaluate_at_step(
     the EGGROLL hook and ``specboard eval`` record them, so train-time rows pair with
     ordinary evaluations of the same suite.
     """
-    from specboard.harness.runner import evaluate
+    from specboard.harness.runner.run import evaluate
 
     wrapped = StepCandidate(candidate, step=step, family="specialist", **(info_updates or {}))
     by_suite: dict[str, list[Task]] = {}

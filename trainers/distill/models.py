@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from specboard.harness.candidates.registry import CandidateSpecError, parse_spec
+from specboard.harness.errors import UsageError
 
 
-class ModelResolveError(ValueError):
+class ModelResolveError(UsageError, ValueError):
     """A spec that names no trainable model directory."""
 
 
@@ -132,5 +133,5 @@ def check_same_tokenizer(teacher_tok: Any, student_tok: Any, *, teacher: str, st
     )
 
 
-class TokenizerMismatchError(ValueError):
+class TokenizerMismatchError(UsageError, ValueError):
     """Teacher and student tokenizers differ."""

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from specboard.harness.errors import UsageError
 from specboard.trainers.distill.config import DistillConfig
 
 
@@ -114,7 +115,7 @@ def available_memory_bytes() -> int:
         return 8 << 30
 
 
-class MemoryBudgetError(RuntimeError):
+class MemoryBudgetError(UsageError, RuntimeError):
     """Settings whose estimated peak memory does not fit."""
 
 

@@ -47,9 +47,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from specboard.harness.errors import UsageError
 
 
-class SubcloneError(ValueError):
+class SubcloneError(UsageError, ValueError):
     """A teacher/student pair that cannot be subcloned; the message says why."""
 
 

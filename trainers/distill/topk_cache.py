@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 from filelock import FileLock
-from specboard.harness.store import atomic_write_text
+from specboard.harness.results.store import atomic_write_text
 
 TeacherFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 """``int32 [b, L]`` chunk tokens → (float16 [b, L, k] values, int32 [b, L, k] indices)."""

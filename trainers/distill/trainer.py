@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from specboard.harness.tasks import Task
+from specboard.harness.runner.tasks import Task
 from specboard.trainers.distill.checkpoints import (
     ChecksumCallback,
     SigintCallback,
@@ -175,7 +175,7 @@ def train_distill(
 
     teacher_rev = model_revision(cfg.teacher, teacher_dir)
     from specboard.harness.data.cache import derived_dir
-    from specboard.harness.tasks import canonical_json, sha256_text
+    from specboard.harness.runner.tasks import canonical_json, sha256_text
 
     key_meta = {"teacher_revision": teacher_rev, "data_sha256": data.tokens_sha256,
                 "teacher_bf16": cfg.teacher_bf16}

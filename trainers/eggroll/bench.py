@@ -19,7 +19,7 @@ import os
 import time
 from pathlib import Path
 
-from specboard.harness.exitcodes import ExitCode
+from specboard.harness.errors import ExitCode
 
 #: name → (d_model, layers, population, seq_len, {reference: population-tokens per CPU-second})
 CONFIGS: dict[str, tuple[int, int, int, int, dict[str, float]]] = {
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     threads = _setup_threads(args.threads)
     import tempfile
 
-    from specboard.harness.env import load_average
+    from specboard.harness.runner.environment import load_average
     from specboard.kernels import ops
     from specboard.trainers.eggroll.config import EggConfig
     from specboard.trainers.eggroll.train import Corpus, Trainer
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> ExitCode:
         results.append(row)
     print(f"load average after: {load_average()} (machine shared; ratios are what to read)")
     if args.json:
-        from specboard.harness.store import atomic_write_text
+        from specboard.harness.results.store import atomic_write_text
 
         atomic_write_text(args.json, json.dumps({"results": results, "kernels": ops.backend(),
                                                  "pid": os.getpid()}, indent=2))

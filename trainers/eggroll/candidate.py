@@ -28,7 +28,7 @@ from specboard.harness.candidates.base import (
     SpecParts,
     truncate_at_stop,
 )
-from specboard.harness.schema import CandidateInfo
+from specboard.harness.results.schema import CandidateInfo
 from specboard.trainers.eggroll import checkpoint as ck
 from specboard.trainers.eggroll.config import EggConfig
 from specboard.trainers.eggroll.model import EggModel, count_params, log2_probs, param_specs

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from specboard.harness.store import atomic_write_bytes
+from specboard.harness.errors import InvalidInputError
+from specboard.harness.results.store import atomic_write_bytes
 
 MAGIC = b"EGGCKPT\n"
 FORMAT_VERSION = 1
@@ -36,7 +37,7 @@ _RING_RE = re.compile(r"^ckpt-(\d{8,})\.egg$")
 _DTYPES = {"int8", "uint8", "int32", "int64", "float32", "float64"}
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InvalidInputError, ValueError):
     """A checkpoint that cannot be used; the message names the file and the reason."""
 
 

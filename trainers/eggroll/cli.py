@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from specboard.harness.exitcodes import ExitCode
+from specboard.harness.errors import ExitCode
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -42,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _setup_threads(threads: int | None) -> int:
-    from specboard.harness.env import default_threads
+    from specboard.harness.runner.environment import default_threads
 
     n = threads or default_threads()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -57,7 +57,7 @@ def _setup_threads(threads: int | None) -> int:
 
 def run(args: argparse.Namespace) -> ExitCode:
     threads = _setup_threads(args.threads)
-    from specboard.harness.store import atomic_write_text
+    from specboard.harness.results.store import atomic_write_text
     from specboard.trainers.eggroll import checkpoint as ck
     from specboard.trainers.eggroll.config import (
         RUNTIME_FIELDS,

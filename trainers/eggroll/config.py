@@ -13,12 +13,14 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from specboard.harness.errors import UsageError
+
 RUNTIME_FIELDS = ("steps", "threads", "backend", "hook_every", "hook_suites", "hook_limit")
 """Settings that may change on resume: they do not change the trained weights (the kernel
 backends are bit-exact, so ``threads`` and ``backend`` do not either)."""
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError, ValueError):
     """A configuration that cannot be trained (bad key, bad value); the message says which."""
 
 

@@ -3,7 +3,7 @@
 The trainer calls the hook with the path of the checkpoint it just wrote; the hook loads it
 as an :class:`~specboard.trainers.eggroll.candidate.EggrollCandidate` (so the rows carry the
 checkpoint's sha256 and ``step``) and evaluates the chosen tasks with
-:func:`specboard.harness.runner.evaluate`, appending sample/metric/run rows to one results
+:func:`specboard.harness.runner.run.evaluate`, appending sample/metric/run rows to one results
 JSONL. Curves across checkpoints are the metric rows grouped by ``candidate.step``.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from specboard.harness.tasks import Task
+from specboard.harness.runner.tasks import Task
 
 
 @dataclass
@@ -28,9 +28,9 @@ class TaskSet:
 
 def suite_task_sets(names: Sequence[str], *, limit: int | None = None, ci: bool = True,
                     log: Callable[[str], None] = print) -> list[TaskSet]:
-    """Task sets of named suites from :mod:`specboard.harness.suites`; unavailable ones are
+    """Task sets of named suites from :mod:`specboard.suites`; unavailable ones are
     reported and skipped (training is never aborted by an evaluation problem)."""
-    from specboard.harness.suites import load_suite
+    from specboard.suites import load_suite
 
     out = []
     for name in names:
@@ -46,7 +46,7 @@ def suite_task_sets(names: Sequence[str], *, limit: int | None = None, ci: bool 
 def evaluate_checkpoint(path: str | Path, task_sets: Sequence[TaskSet], results: str | Path,
                         *, limit: int | None = None) -> list[Any]:
     """Evaluate one checkpoint file on every task set; returns the metric rows."""
-    from specboard.harness.runner import evaluate
+    from specboard.harness.runner.run import evaluate
     from specboard.trainers.eggroll.candidate import EggrollCandidate
 
     cand = EggrollCandidate.load(path, name=f"eggroll:{path}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from specboard.harness.exitcodes import ExitCode
+from specboard.harness.errors import ExitCode
 from specboard.trainers.distill.cli import add_common_arguments, run_trainer
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from specboard.harness.tasks import Task
+from specboard.harness.runner.tasks import Task
 from specboard.trainers.distill.checkpoints import (
     ChecksumCallback,
     SigintCallback,

@@ -10,7 +10,7 @@ from specboard.harness.candidates import GenerateRequest, resolve
 from specboard.harness.candidates.base import CandidateBase, Generation
 from specboard.harness.candidates.lm_eval_adapter import make_lm, parse_model_args, register
 from specboard.harness.candidates.mock import MockCandidate
-from specboard.harness.schema import CandidateInfo
+from specboard.harness.results.schema import CandidateInfo
 
 pytest.importorskip("lm_eval")
 from lm_eval.api.instance import Instance

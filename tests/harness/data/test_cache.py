@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from specboard.harness.data import cache
-from specboard.harness.offline import disable_offline, enforce_offline
+from specboard.harness.data.offline import disable_offline, enforce_offline
 
 
 def _wheel_bytes(payload: bytes) -> bytes:

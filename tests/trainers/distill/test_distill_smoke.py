@@ -22,9 +22,9 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from specboard.harness.candidates import Candidate, resolve
-from specboard.harness.schema import MetricRow, RunRow
-from specboard.harness.store import read_rows
-from specboard.harness.tasks import Item, Scored, Task
+from specboard.harness.results.schema import MetricRow, RunRow
+from specboard.harness.results.store import read_rows
+from specboard.harness.runner.tasks import Item, Scored, Task
 from specboard.trainers.distill.checkpoints import CorruptCheckpointError
 from specboard.trainers.distill.config import ConfigError, DistillConfig, load_config
 from specboard.trainers.distill.models import TokenizerMismatchError

@@ -6,7 +6,7 @@ import argparse
 import os
 import signal
 
-from specboard.harness.exitcodes import ExitCode
+from specboard.harness.errors import ExitCode
 from specboard.trainers.eggroll import checkpoint as ck
 from specboard.trainers.eggroll import cli
 from specboard.trainers.eggroll.train import Trainer

@@ -6,9 +6,9 @@ import math
 from collections.abc import Sequence
 
 from specboard.harness.candidates.base import Candidate
-from specboard.harness.schema import MetricRow, RunRow
-from specboard.harness.store import read_rows
-from specboard.harness.tasks import Item, Scored, Task
+from specboard.harness.results.schema import MetricRow, RunRow
+from specboard.harness.results.store import read_rows
+from specboard.harness.runner.tasks import Item, Scored, Task
 from specboard.trainers.eggroll.hook import TaskSet, make_hook, suite_task_sets
 from specboard.trainers.eggroll.train import Trainer
 

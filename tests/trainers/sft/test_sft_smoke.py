@@ -13,7 +13,7 @@ pytest.importorskip("torch")
 pytest.importorskip("peft")
 
 from specboard.harness.candidates import resolve
-from specboard.harness.exitcodes import ExitCode
+from specboard.harness.errors import ExitCode
 from specboard.trainers.distill.config import SFTConfig, load_config
 from specboard.trainers.sft import cli
 from specboard.trainers.sft.trainer import train_sft

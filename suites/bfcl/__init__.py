@@ -1,0 +1,47 @@
+"""BFCL v4 (Berkeley Function Calling Leaderboard) as a specboard suite.
+
+Everything BFCL-specific comes from the pinned ``bfcl-eval`` wheel in the offline cache:
+the data files, the system prompt for prompt (non-FC) models
+(``system_prompt_pre_processing_chat_model``), the decoder
+(``default_decode_ast_prompting``), the checkers (``ast_checker``,
+``multi_turn_checker``), the simulated multi-turn APIs
+(``execute_multi_turn_func_call``) and the aggregation helpers. Nothing of that is
+re-implemented here; this module only loads items, runs the conversation loop and turns
+checker results into specboard rows.
+
+Modules: :mod:`.loader` (importing bfcl-eval from the cache, items, answers), :mod:`.decode`
+(output → calls, guarded), :mod:`.task` (one category as a task), :mod:`.multi_turn` (the
+conversation loop), :mod:`.metrics` (BFCL's aggregates).
+
+Safety: bfcl's decoder ``eval``s arithmetic/lambda nodes of the model output and its
+multi-turn executor ``eval``s the decoded calls. Before decoding, outputs containing
+lambdas, dunder names or calls/names inside arithmetic are refused as parse errors; in
+multi-turn, calls to functions that are not in the entry's function docs are renamed to an
+undefined name so they fail like BFCL's own "not defined" errors instead of reaching
+builtins. Not handled: the agentic categories (web_search needs the network,
+memory_vector an embedding model) and format_sensitivity; ``bfcl/overall`` therefore
+re-normalises BFCL's weights over non-live, live, irrelevance and multi-turn.
+"""
+
+from specboard.suites.bfcl.decode import UnsafeOutputError, decode
+from specboard.suites.bfcl.loader import (
+    ARTIFACT,
+    AST_CATEGORIES,
+    CATEGORIES,
+    MODEL_NAME,
+    MULTI_TURN_CATEGORIES,
+    RELEVANCE_CATEGORIES,
+    answers,
+    bfcl,
+    entries,
+)
+from specboard.suites.bfcl.metrics import suite_metrics
+from specboard.suites.bfcl.task import CI_ITEMS, STOP, BfclTask, tasks
+
+SUITE_VERSION = "1"
+
+__all__ = [
+    "ARTIFACT", "AST_CATEGORIES", "CATEGORIES", "CI_ITEMS", "MODEL_NAME", "MULTI_TURN_CATEGORIES",
+    "RELEVANCE_CATEGORIES", "STOP", "SUITE_VERSION", "BfclTask", "UnsafeOutputError", "answers", "bfcl",
+    "decode", "entries", "suite_metrics", "tasks",
+]

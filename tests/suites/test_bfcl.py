@@ -1,0 +1,250 @@
+"""BFCL suite: bfcl-eval's prompt, decoder and checkers wired into specboard tasks."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from specboard.harness.candidates.base import CandidateBase, GenerateRequest, Generation
+from specboard.harness.candidates.mock import MockCandidate
+from specboard.harness.data.cache import MissingArtifactError, artifact_dir, cache_root
+from specboard.harness.results.schema import CandidateInfo, SampleRow
+from specboard.harness.runner.run import evaluate
+from specboard.harness.runner.tasks import Item
+from specboard.suites import bfcl, load_suite
+
+pytest_plugins = ["pytester"]
+
+try:
+    artifact_dir("bfcl-eval")
+except Exception as exc:  # pragma: no cover - depends on the machine's cache
+    pytest.skip(f"bfcl-eval not prefetched: {exc}", allow_module_level=True)
+
+
+def call_text(ground_truth: list[dict]) -> str:
+    """A Python call list that satisfies bfcl's possible answers (first option of each)."""
+    calls = []
+    for call in ground_truth:
+        for name, params in call.items():
+            args = ", ".join(f"{k}={v[0]!r}" for k, v in params.items() if v and v[0] != "")
+            calls.append(f"{name}({args})")
+    return "[" + ", ".join(calls) + "]"
+
+
+def score(task: bfcl.BfclTask, item: Item, text: str):  # type: ignore[no-untyped-def]
+    return task._score(item, text, 0, 0, None)
+
+
+def test_import_is_clean_and_outside_the_artifact() -> None:
+    b = bfcl.bfcl()
+    stub = sys.modules["bfcl_eval.constants.model_config"]
+    assert "specboard stub" in (stub.__doc__ or "")
+    assert stub.MODEL_CONFIG_MAPPING["any/name"].underscore_to_dot is False
+    from bfcl_eval.constants.eval_config import RESULT_PATH
+
+    assert not str(RESULT_PATH).startswith(str(artifact_dir("bfcl-eval")))
+    assert callable(b.ast_checker) and callable(b.multi_turn_checker)
+
+
+def test_ci_tasks_items_and_prompts() -> None:
+    tasks = load_suite("bfcl").tasks(ci=True)
+    assert [t.name for t in tasks] == [f"bfcl/{c}" for c in bfcl.CATEGORIES]
+    for t in tasks:
+        items = t.items()
+        assert [i.id for i in items] == bfcl.CI_ITEMS[t.category]
+        assert "You are an expert in composing functions" in items[0].prompt
+        assert items[0].item_hash == t.items()[0].item_hash  # stable
+    full = bfcl.BfclTask("simple_javascript")
+    assert len(full.items()) == 50
+    with pytest.raises(ValueError, match="unknown BFCL category"):
+        bfcl.BfclTask("web_search")
+
+
+def test_ast_checker_accepts_correct_calls_and_rejects_wrong_ones() -> None:
+    for cat in ("simple_python", "multiple", "parallel", "live_parallel_multiple"):
+        task = bfcl.BfclTask(cat, ci=True)
+        for item in task.items():
+            good = score(task, item, call_text(json.loads(item.target or "[]")))
+            assert good.passed, (cat, item.id, good.extra)
+        item = task.items()[0]
+        bad = score(task, item, "[no_such_function(x=1)]")
+        assert not bad.passed and bad.error is None and "checker" in bad.extra
+    java = bfcl.BfclTask("simple_java", ci=True)
+    item = next(i for i in java.items() if i.id == "simple_java_41")
+    assert score(java, item, "[SearchHit.declareInnerHitsParseFields(parser=searchHitParser)]").passed
+    assert not score(java, item, "[ObjectParser.declareInnerHitsParseField(parser=searchHitParser)]").passed
+    js = bfcl.BfclTask("simple_javascript", ci=True)
+    item = next(i for i in js.items() if i.id == "simple_javascript_22")
+    assert score(js, item, "[resetStateProperty(stateProperty=userSession)]").passed
+
+
+def test_unparseable_and_unsafe_outputs_are_failures_with_the_error() -> None:
+    task = bfcl.BfclTask("simple_python", ci=True)
+    item = task.items()[0]
+    prose = score(task, item, "The factorial of 5 is 120.")
+    assert prose.score == 0.0 and prose.error and prose.error.startswith("parse error: SyntaxError")
+    for evil in ("[f(x=__import__('os').getpid())]", "[f(x=1 + len('ab'))]", "[f(x=(lambda: 1))]"):
+        out = score(task, item, evil)
+        assert out.score == 0.0 and "refused" in (out.error or ""), evil
+    empty = score(task, item, "")  # decodes to no call: bfcl's checker fails it, no crash
+    assert not empty.passed and "wrong_count" in str(empty.extra["checker"])
+
+
+def test_relevance_and_irrelevance() -> None:
+    irr = bfcl.BfclTask("irrelevance", ci=True)
+    item = irr.items()[0]
+    assert score(irr, item, "I cannot help with that using these functions.").passed
+    called = score(irr, item, "[get_weather(city='Paris')]")
+    assert not called.passed and "valid function call" in called.extra["checker"]
+    rel = bfcl.BfclTask("live_relevance", ci=True)
+    item = rel.items()[0]
+    assert score(rel, item, "[anything(x=1)]").passed
+    assert not score(rel, item, "Sorry.").passed
+
+
+class Scripted(CandidateBase):
+    """Answers generate() calls from a fixed queue (then with prose)."""
+
+    def __init__(self, outputs: Sequence[str]):
+        self.outputs = list(outputs)
+        self.prompts: list[str] = []
+
+    def info(self) -> CandidateInfo:
+        return CandidateInfo(name="mock:scripted", family="mock")
+
+    def generate(self, requests: Sequence[GenerateRequest]) -> list[Generation]:
+        out = []
+        for r in requests:
+            self.prompts.append(r.prompt)
+            out.append(Generation(text=self.outputs.pop(0) if self.outputs else "Done.", tokens_in=1, tokens_out=1))
+        return out
+
+    def loglikelihood(self, requests):  # type: ignore[no-untyped-def]
+        raise NotImplementedError
+
+    def loglikelihood_rolling(self, texts):  # type: ignore[no-untyped-def]
+        raise NotImplementedError
+
+
+def test_multi_turn_loop_against_simulated_apis() -> None:
+    task = bfcl.BfclTask("multi_turn_base", ci=True)
+    item = task.items()[0]
+    truth = bfcl.answers("multi_turn_base")[item.id]
+    # per turn: the ground-truth calls in one step, then an empty answer ends the turn
+    script = []
+    for calls in truth:
+        script += ["[" + ", ".join(calls) + "]", ""]
+    cand = Scripted(script)
+    good = task.evaluate(cand, [item], repeat=0, seed=0)[0]
+    assert good.passed, good.extra
+    assert len(cand.prompts) == 2 * len(truth)
+    # the execution results of step 1 are in the prompt of step 2
+    assert "VisionX" in cand.prompts[1] and cand.prompts[1] != cand.prompts[0]
+    from bfcl_eval.eval_checker.multi_turn_eval import multi_turn_utils
+
+    assert not [k for k in vars(multi_turn_utils) if k.startswith("specboard_")]  # instances cleaned up
+
+    bad = task.evaluate(Scripted(["I will look into it."] * 10), [item], repeat=0, seed=0)[0]
+    assert not bad.passed and bad.extra["parse_errors"]
+    # an unknown function never reaches eval(): it fails like an undefined name
+    rogue = Scripted(["[open(file='/tmp/specboard-should-not-exist', mode='w')]", ""] * 5)
+    out = task.evaluate(rogue, [item], repeat=0, seed=0)[0]
+    assert not out.passed and not Path("/tmp/specboard-should-not-exist").exists()
+    # endless calls are force-terminated after max_steps
+    loop = task.evaluate(Scripted(["[pwd()]"] * 50), [item], repeat=0, seed=0)[0]
+    assert not loop.passed and "force-terminated" in str(loop.extra["checker"])
+
+
+def _samples(cats: dict[str, list[float]]) -> list[SampleRow]:
+    return [SampleRow(run_id="r", task=f"bfcl/{c}", item_id=f"{c}{i}", item_hash="h", prompt_hash="p",
+                      score=s, passed=bool(s)) for c, scores in cats.items() for i, s in enumerate(scores)]
+
+
+def test_bfcl_aggregation_matches_the_published_formula() -> None:
+    def acc(k: int, n: int) -> list[float]:
+        return [1.0] * k + [0.0] * (n - k)
+
+    cats = {
+        "simple_python": acc(4, 4), "simple_java": acc(0, 4), "simple_javascript": acc(2, 4),
+        "multiple": acc(1, 4), "parallel": acc(3, 4), "parallel_multiple": acc(2, 4),
+        "live_simple": acc(2, 8), "live_multiple": acc(1, 2), "live_parallel": acc(0, 2),
+        "live_parallel_multiple": acc(2, 2), "irrelevance": acc(5, 5), "live_irrelevance": acc(1, 5),
+        "multi_turn_base": acc(1, 2), "multi_turn_miss_func": acc(0, 2), "multi_turn_miss_param": acc(0, 2),
+        "multi_turn_long_context": acc(2, 2),
+    }
+    rows = {m.task: m for m in bfcl.suite_metrics("r", _samples(cats))}
+    simple = (1 + 0 + 0.5) / 3
+    non_live = (simple + 0.25 + 0.75 + 0.5) / 4
+    live = (2 + 1 + 0 + 2) / 14
+    irrelevance = (1 + 0.2) / 2
+    multi = (0.5 + 0 + 0 + 1) / 4
+    overall = (10 * non_live + 10 * live + 10 * irrelevance + 30 * multi) / 60
+    expected = {"non_live": non_live, "live": live, "irrelevance_total": irrelevance, "multi_turn": multi,
+                "overall": overall}
+    for k, v in expected.items():
+        m = rows[f"bfcl/{k}"]
+        assert m.value == pytest.approx(v)
+        assert m.ci_low is not None and m.ci_high is not None
+        assert m.ci_low < m.value < m.ci_high or (m.ci_low < m.ci_high and m.ci_low <= m.value <= m.ci_high)
+    assert rows["bfcl/irrelevance_total"].n == 10 and rows["bfcl/live"].n == 14 and rows["bfcl/overall"].n == 56
+    partial = bfcl.suite_metrics("r", _samples({"simple_python": acc(1, 2)}))
+    assert partial == []  # no aggregate from an incomplete set of categories
+
+
+def test_runner_end_to_end_with_mock(tmp_path: Path) -> None:
+    tasks = [bfcl.BfclTask("simple_python", ci=True), bfcl.BfclTask("irrelevance", ci=True)]
+    cand = MockCandidate(wrong=1.0)
+    run, metrics = evaluate(cand, tasks, tmp_path / "r.jsonl", suite="bfcl", suite_version=bfcl.SUITE_VERSION)
+    values = {m.task: m.value for m in metrics}
+    assert values == {"bfcl/simple_python": 0.0, "bfcl/irrelevance": 1.0}
+    assert run.protocol.data_sha256["bfcl-eval"]
+    assert run.protocol.decoding["bfcl/simple_python"]["stop"] == list(bfcl.STOP)
+
+
+def test_missing_artifact_names_prefetch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPECBOARD_CACHE", str(tmp_path / "empty"))
+    bfcl.bfcl.cache_clear()
+    try:
+        with pytest.raises(MissingArtifactError, match="specboard prefetch"):
+            bfcl.bfcl()
+    finally:
+        monkeypatch.undo()
+        bfcl.bfcl.cache_clear()
+
+
+REPO = Path(__file__).resolve().parents[2]
+CACHE = cache_root()  # taken at import: pytester points HOME at its temporary directory
+
+
+def test_committed_baseline_gates_a_degraded_candidate(pytester: pytest.Pytester, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """`pytest suites -k bfcl` against the committed baseline: a candidate that calls a
+    function on every prompt loses all irrelevance items and must FAIL with a flip report."""
+    import specboard.harness.commands.gate
+    import specboard.harness.gate.compare
+    import specboard.harness.pytest_plugin  # noqa: F401
+    from specboard.harness.candidates.base import ChatMessage
+
+    monkeypatch.setenv("SPECBOARD_CACHE", str(CACHE))
+    fmt = MockCandidate().format_chat
+    answers = tmp_path / "caller.jsonl"
+    with answers.open("w") as fh:
+        for task in bfcl.tasks(ci=True):
+            if task.multi_turn:
+                continue
+            for it in task.items():
+                prompt = fmt([ChatMessage(m["role"], m["content"]) for m in json.loads(it.prompt)])
+                fh.write(json.dumps({"prompt": prompt, "output": "[get_weather(city='Paris')]"}) + "\n")
+    pytester.makeconftest((REPO / "suites" / "conftest.py").read_text())
+    pytester.makepyfile(test_bfcl=(REPO / "suites" / "test_bfcl.py").read_text())
+    res = pytester.runpytest("-k", "irrelevance", f"--candidate=mock:caller?answers={answers}",
+                             f"--baseline-dir={REPO / 'baselines'}", "-p", "no:cacheprovider")
+    assert res.ret == 1, res.stdout.str()
+    res.stdout.fnmatch_lines([
+        "*| bfcl/irrelevance | FAIL | -1.000 |*",
+        "*bfcl/live_irrelevance: 15 right->wrong, 0 wrong->right*",
+        "*candidate: [[]get_weather(city='Paris')[]]*",
+    ])
