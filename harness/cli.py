@@ -66,10 +66,6 @@ def build_parser() -> Parser:
         "--offline", action="store_true",
         help="refuse any network access (same as SPECBOARD_OFFLINE=1)",
     )
-    parser.add_argument(
-        "--threads", type=positive_int, default=None,
-        help="compute threads for this process (default: SPECBOARD_THREADS, else all CPUs)",
-    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for mod in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{commands.__name__}.{mod.name}")
@@ -106,7 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        runtime.configure(threads=args.threads, offline=True if args.offline else None)
+        # A subcommand's --threads (where it has one) is the process's one thread setting.
+        threads = getattr(args, "threads", None)
+        runtime.configure(threads=threads if isinstance(threads, int) else None,
+                          offline=True if args.offline else None)
         if not getattr(args, "func", None):
             parser.print_help()
             return int(ExitCode.USAGE_ERROR)
