@@ -99,6 +99,17 @@ class Task(ABC):
     def evaluate(self, candidate: Candidate, items: Sequence[Item], *, repeat: int, seed: int) -> list[Scored]:
         """Score ``items`` (same order). Per-item problems go in ``Scored.error``, not exceptions."""
 
+    def score_output(self, item: Item, output: str, *, repeat: int = 0) -> Scored:
+        """Score an output produced elsewhere, with the same scorer as :meth:`evaluate`.
+
+        Used by ``specboard score`` (outputs from another machine, an API model, or an
+        earlier run re-scored after a scorer change). Tasks that generate text implement it
+        and call it from ``evaluate``; the default refuses (likelihood tasks have no output).
+        """
+        from specboard.harness.errors import UsageError
+
+        raise UsageError(f"task {self.name} cannot score stored outputs (it does not score generated text)")
+
     def decoding(self) -> dict[str, Any]:
         """Decoding parameters recorded in the protocol."""
         return {}

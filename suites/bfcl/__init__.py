@@ -10,16 +10,19 @@ re-implemented here; this module only loads items, runs the conversation loop an
 checker results into specboard rows.
 
 Modules: :mod:`.loader` (importing bfcl-eval from the cache, items, answers), :mod:`.decode`
-(output → calls, guarded), :mod:`.task` (one category as a task), :mod:`.multi_turn` (the
+(output → calls, guarded), :mod:`.safe_eval` and :mod:`.api_worker` (what runs instead of
+``eval``), :mod:`.task` (one category as a task), :mod:`.multi_turn` (the
 conversation loop), :mod:`.metrics` (BFCL's aggregates).
 
-Safety: bfcl's decoder ``eval``s arithmetic/lambda nodes of the model output and its
-multi-turn executor ``eval``s the decoded calls. Before decoding, outputs containing
-lambdas, dunder names or calls/names inside arithmetic are refused as parse errors; in
-multi-turn, calls to functions that are not in the entry's function docs are renamed to an
-undefined name so they fail like BFCL's own "not defined" errors instead of reaching
-builtins. Not handled: the agentic categories (web_search needs the network,
-memory_vector an embedding model) and format_sensitivity; ``bfcl/overall`` therefore
+Safety (:mod:`.safe_eval`, :mod:`.api_worker`): bfcl's decoder ``eval``s arithmetic in
+call arguments and its multi-turn executor ``eval``s the decoded calls; both ``eval``
+lookups are shadowed by small interpreters (numbers only; public methods of the simulated
+API instances with literal arguments), checked before anything is decoded, and the
+simulated APIs run in a child process with memory and time limits. Output bfcl would have
+run as code is refused and scores 0 in every category.
+
+Not handled: the agentic categories (web_search needs the network, memory_vector an
+embedding model) and format_sensitivity; ``bfcl/overall`` therefore
 re-normalises BFCL's weights over non-live, live, irrelevance and multi-turn.
 """
 

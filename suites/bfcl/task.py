@@ -8,7 +8,7 @@ from typing import Any
 
 from specboard.harness.candidates.base import Candidate, ChatMessage, GenerateRequest
 from specboard.harness.runner.tasks import Item, Scored, Task, canonical_json
-from specboard.suites.bfcl.decode import decode, language, short
+from specboard.suites.bfcl.decode import UnsafeOutputError, decode, language, short
 from specboard.suites.bfcl.loader import (
     ARTIFACT,
     CATEGORIES,
@@ -114,7 +114,25 @@ class BfclTask(Task):
             requests.append(GenerateRequest(prompt=candidate.format_chat(msgs), stop=STOP,
                                             max_tokens=self.max_tokens, seed=seed + repeat))
         gens = candidate.generate(requests)
-        return [self._score(it, g.text, g.tokens_in, g.tokens_out, g.error) for it, g in zip(items, gens, strict=True)]
+        out = []
+        for it, g in zip(items, gens, strict=True):
+            if g.error:
+                out.append(Scored(item=it, score=0.0, passed=False, output=g.text, tokens_in=g.tokens_in,
+                                  tokens_out=g.tokens_out, error=f"generation error: {g.error}",
+                                  extra={"category": self.category}))
+                continue
+            scored = self.score_output(it, g.text, repeat=repeat)
+            scored.tokens_in, scored.tokens_out = g.tokens_in, g.tokens_out
+            out.append(scored)
+        return out
+
+    def score_output(self, item: Item, output: str, *, repeat: int = 0) -> Scored:
+        """Score one model output (multi-turn: the recorded raw turns as JSON, replayed)."""
+        if self.multi_turn:
+            from specboard.suites.bfcl.multi_turn import replay
+
+            return replay(self, item, output)
+        return self._score(item, output, 0, 0, None)
 
     # -- single turn
     def _score(self, item: Item, text: str, tin: int, tout: int, gen_error: str | None) -> Scored:
@@ -128,6 +146,9 @@ class BfclTask(Task):
         try:
             decoded = decode(text, fmt)
             parse_error = None
+        except UnsafeOutputError as exc:  # bfcl would have run it: wrong in every category
+            scored.error = str(exc)
+            return scored
         except Exception as exc:  # bfcl's decoder raises anything from SyntaxError to AssertionError
             decoded, parse_error = None, f"{type(exc).__name__}: {exc}"
         if self.category in RELEVANCE_CATEGORIES:
