@@ -1,69 +1,28 @@
-"""Dataclass configs of the torch trainers (distill, SFT): presets, config files, overrides.
+"""The distillation trainer's config dataclass and presets.
 
-A config is built in three layers, later ones winning: the dataclass defaults, a named
-preset (``tiny`` for CI smoke runs, ``small``/``base`` for real runs), a config file
-(``.toml``, ``.json`` or ``.yaml``: a flat table of field names), then command-line
-overrides. Unknown keys are refused with the list of known ones, so a typo never silently
-falls back to a default. The SFT trainer reuses :class:`TrainCommon` and :func:`load_config`.
+Built, validated and recorded by the trainers' one config system
+(:mod:`specboard.trainers.config`): defaults ← ``--preset`` ← ``--config FILE`` ←
+command-line overrides; the fields shared with the SFT trainer are
+:class:`~specboard.trainers.torch_common.config.TrainCommon`.
 """
 
 from __future__ import annotations
 
-import json
-import tomllib
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar
 
-import yaml
-from specboard.harness.errors import UsageError
-
-
-class ConfigError(UsageError, ValueError):
-    """A config file or override that cannot be used; the message says why."""
-
-
-@dataclass
-class TrainCommon:
-    """Fields every torch trainer shares."""
-
-    seed: int = 0
-    """Seed for weights init, data order and dropout (same seed → same weights)."""
-    threads: int = 1
-    """torch intra-op threads (1 held up best on the shared 2-core machines)."""
-    seq_len: int = 256
-    """Tokens per training sequence."""
-    batch_size: int = 8
-    """Sequences per optimizer step (per device)."""
-    grad_accum: int = 1
-    """Gradient accumulation steps."""
-    steps: int = 1000
-    """Optimizer steps (``max_steps``)."""
-    lr: float = 1e-3
-    """Peak learning rate (linear warm-up then cosine decay)."""
-    warmup_steps: int = 20
-    weight_decay: float = 0.0
-    bf16: bool = True
-    """bf16 autocast for the student/base forward and backward (fp32 master weights)."""
-    save_every: int = 100
-    """Checkpoint every N steps (also on SIGINT and at the end)."""
-    keep_checkpoints: int = 2
-    """How many step checkpoints to keep (``save_total_limit``)."""
-    log_every: int = 10
-    eval_every: int = 0
-    """Run the train-time evaluation hook every N steps (0: only with --eval at the end)."""
-    max_docs: int | None = None
-    """Use only the first N Three.js train files (smoke runs); None: the whole split."""
-    max_chunks: int | None = None
-    """Train on a seeded random subset of this many ``seq_len`` chunks (after ``max_docs``),
-    spread over the whole split, e.g. to bound the teacher's top-k pass; None: all chunks."""
-    max_memory_gb: float | None = None
-    """Refuse to start when the estimated peak exceeds this (default: 80% of available RAM)."""
+from specboard.trainers.config import build_config
+from specboard.trainers.torch_common.config import TrainCommon
 
 
 @dataclass
 class DistillConfig(TrainCommon):
     """Logit distillation from a teacher into a fresh Llama-style student."""
+
+    label: ClassVar[str] = "distill"
+    POSITIVE: ClassVar[tuple[str, ...]] = (*TrainCommon.POSITIVE, "hidden_size", "layers", "heads", "kv_heads",
+                                           "intermediate_size", "top_k", "teacher_batch")
 
     teacher: str = "baseline:smollm2-135m"
     """Teacher candidate spec (``baseline:NAME`` or ``hf:DIR``); its tokenizer is shared."""
@@ -107,135 +66,48 @@ class DistillConfig(TrainCommon):
     top_k: int = 32
     """Teacher logits cached per position (values fp16 + indices int32)."""
 
+    def problems(self) -> list[str]:
+        problems = super().problems()
+        if problems:  # the checks below divide by these
+            return problems
+        if self.temperature <= 0:
+            problems.append(f"temperature must be > 0, got {self.temperature}")
+        weights = (self.alpha_kl, self.alpha_rkl, self.alpha_ce)
+        if min(weights) < 0 or sum(weights) <= 0:
+            problems.append("alpha_kl, alpha_rkl, alpha_ce must be >= 0 and not all 0")
+        if self.hidden_size % self.heads or self.heads % self.kv_heads:
+            problems.append(f"hidden_size ({self.hidden_size}) must divide by heads ({self.heads}) "
+                            f"and heads by kv_heads ({self.kv_heads})")
+        layers = self.subclone_layers
+        if isinstance(layers, str) and layers not in ("influence", "ends"):
+            problems.append(f"subclone_layers must be 'influence', 'ends' or a list of block indices, got {layers!r}")
+        if isinstance(layers, list) and (len(layers) != self.layers or len(set(layers)) != len(layers)
+                                         or not all(isinstance(i, int) and i >= 0 for i in layers)):
+            problems.append(f"subclone_layers {layers} must be {self.layers} distinct block indices "
+                            f"(layers = {self.layers})")
+        return problems
 
-@dataclass
-class SFTConfig(TrainCommon):
-    """LoRA supervised fine-tuning of a baseline on Three.js domain text."""
 
-    base: str = "baseline:smollm2-135m"
-    """Model to fine-tune (``baseline:NAME`` or ``hf:DIR``)."""
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.0
-    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
-
-
-_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "distill": {
-        # ~1.6 M params (mostly the 49,152 × 32 tied embedding): CI smoke runs.
-        "tiny": dict(hidden_size=32, layers=2, heads=2, kv_heads=1, intermediate_size=64,
-                     seq_len=32, batch_size=4, steps=10, lr=3e-3, warmup_steps=2,
-                     save_every=5, log_every=1, max_docs=12, top_k=8, teacher_batch=4),
-        # ~17 M params, subcloned from the teacher: ~28 min on 2 CPU threads after a one-off
-        # ~15 min teacher top-k pass; 1.64 held-out Three.js bits/byte (README, measured).
-        "small": dict(hidden_size=256, layers=6, heads=4, kv_heads=2, intermediate_size=688,
-                      seq_len=256, batch_size=8, steps=1400, lr=3e-3, save_every=200,
-                      subclone=True, prefill_teacher=True, alpha_ce=0.5, temperature=1.0),
-        # ~8 M params, shorter sequences: faster per step on CPU.
-        "base": dict(hidden_size=160, layers=4, heads=4, kv_heads=2, intermediate_size=432,
-                     seq_len=128, batch_size=8, steps=1000, lr=2e-3, save_every=200),
-    },
-    "sft": {
-        "tiny": dict(seq_len=32, batch_size=2, steps=3, lr=1e-3, warmup_steps=0, save_every=2,
-                     log_every=1, max_docs=4, lora_r=4, lora_alpha=8,
-                     target_modules=["q_proj", "v_proj"]),
-        "small": dict(seq_len=256, batch_size=4, steps=300, lr=5e-4, save_every=50),
-    },
+PRESETS: dict[str, DistillConfig] = {
+    # ~1.6 M params (mostly the 49,152 × 32 tied embedding): CI smoke runs.
+    "tiny": DistillConfig(hidden_size=32, layers=2, heads=2, kv_heads=1, intermediate_size=64,
+                          seq_len=32, batch_size=4, steps=10, lr=3e-3, warmup_steps=2,
+                          save_every=5, log_every=1, max_docs=12, top_k=8, teacher_batch=4),
+    # ~17 M params, subcloned from the teacher: ~28 min on 2 CPU threads after a one-off
+    # ~15 min teacher top-k pass; 1.64 held-out Three.js bits/byte (README, measured).
+    "small": DistillConfig(hidden_size=256, layers=6, heads=4, kv_heads=2, intermediate_size=688,
+                           seq_len=256, batch_size=8, steps=1400, lr=3e-3, save_every=200,
+                           subclone=True, prefill_teacher=True, alpha_ce=0.5, temperature=1.0),
+    # ~8 M params, shorter sequences: faster per step on CPU.
+    "base": DistillConfig(hidden_size=160, layers=4, heads=4, kv_heads=2, intermediate_size=432,
+                          seq_len=128, batch_size=8, steps=1000, lr=2e-3, save_every=200),
 }
 
-C = TypeVar("C", bound=TrainCommon)
 
-
-def presets(kind: str) -> list[str]:
-    return sorted(_PRESETS[kind])
-
-
-def read_config_file(path: str | Path) -> dict[str, Any]:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {p}: {exc}") from exc
-    try:
-        if p.suffix == ".toml":
-            data = tomllib.loads(text)
-        elif p.suffix == ".json":
-            data = json.loads(text)
-        elif p.suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(text) or {}
-        else:
-            raise ConfigError(f"config file {p} must end in .toml, .json, .yaml or .yml")
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"config file {p} is not valid {p.suffix[1:]}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {p} must hold a table of settings, not {type(data).__name__}")
-    return data
-
-
-def _coerce(cls: type[C], values: dict[str, Any], source: str) -> dict[str, Any]:
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ConfigError(
-            f"{source}: unknown setting(s) {', '.join(unknown)} for {cls.__name__}; "
-            f"known: {', '.join(sorted(known))}"
-        )
-    return values
-
-
-def load_config(
-    cls: type[C],
-    kind: str,
-    *,
-    preset: str | None = None,
-    file: str | Path | None = None,
-    overrides: dict[str, Any] | None = None,
-) -> C:
+def load_config(*, preset: str | None = None, file: str | Path | None = None,
+                overrides: dict[str, Any] | None = None) -> DistillConfig:
     """Defaults ← preset ← file ← overrides (``None`` override values are ignored)."""
-    cfg = cls()
-    if preset is not None:
-        if preset not in _PRESETS[kind]:
-            raise ConfigError(f"unknown {kind} preset {preset!r}; known: {', '.join(presets(kind))}")
-        cfg = replace(cfg, **_coerce(cls, dict(_PRESETS[kind][preset]), f"preset {preset}"))
-    if file is not None:
-        cfg = replace(cfg, **_coerce(cls, read_config_file(file), str(file)))
-    if overrides:
-        cfg = replace(cfg, **_coerce(cls, {k: v for k, v in overrides.items() if v is not None}, "override"))
-    validate(cfg)
-    return cfg
+    return build_config(DistillConfig, PRESETS, preset=preset, file=file, overrides=overrides)
 
 
-def validate(cfg: TrainCommon) -> None:
-    """Refuse settings that cannot train, with the reason."""
-    positive = ["seq_len", "batch_size", "grad_accum", "steps", "threads", "save_every", "log_every"]
-    if isinstance(cfg, DistillConfig):
-        positive += ["hidden_size", "layers", "heads", "kv_heads", "intermediate_size", "top_k", "teacher_batch"]
-    for name in positive:
-        if int(getattr(cfg, name)) < 1:
-            raise ConfigError(f"{name} must be >= 1, got {getattr(cfg, name)}")
-    if cfg.lr <= 0:
-        raise ConfigError(f"lr must be > 0, got {cfg.lr}")
-    for name in ("max_docs", "max_chunks"):
-        if getattr(cfg, name) is not None and int(getattr(cfg, name)) < 1:
-            raise ConfigError(f"{name} must be >= 1 or unset, got {getattr(cfg, name)}")
-    if isinstance(cfg, DistillConfig):
-        if cfg.temperature <= 0:
-            raise ConfigError(f"temperature must be > 0, got {cfg.temperature}")
-        if min(cfg.alpha_kl, cfg.alpha_rkl, cfg.alpha_ce) < 0 or cfg.alpha_kl + cfg.alpha_rkl + cfg.alpha_ce <= 0:
-            raise ConfigError("alpha_kl, alpha_rkl, alpha_ce must be >= 0 and not all 0")
-        if cfg.hidden_size % cfg.heads or cfg.heads % cfg.kv_heads:
-            raise ConfigError(
-                f"hidden_size ({cfg.hidden_size}) must divide by heads ({cfg.heads}) and heads by kv_heads ({cfg.kv_heads})"
-            )
-        layers = cfg.subclone_layers
-        if isinstance(layers, str) and layers not in ("influence", "ends"):
-            raise ConfigError(f"subclone_layers must be 'influence', 'ends' or a list of block indices, got {layers!r}")
-        if isinstance(layers, list) and (len(layers) != cfg.layers or len(set(layers)) != len(layers)
-                                         or not all(isinstance(i, int) and i >= 0 for i in layers)):
-            raise ConfigError(f"subclone_layers {layers} must be {cfg.layers} distinct block indices (layers = {cfg.layers})")
-    if isinstance(cfg, SFTConfig) and (cfg.lora_r < 1 or not cfg.target_modules):
-        raise ConfigError("lora_r must be >= 1 and target_modules non-empty")
-
-
-def to_dict(cfg: TrainCommon) -> dict[str, Any]:
-    return asdict(cfg)
+__all__ = ["PRESETS", "DistillConfig", "load_config"]

@@ -211,6 +211,55 @@ def _top_sorted(scores: torch.Tensor, k: int) -> torch.Tensor:
 
 
 @torch.no_grad()
+def _copy_ends(teacher: Any, student: Any, q: torch.Tensor, final_inputs: torch.Tensor, final_scale: float) -> None:
+    """The embedding (E·Q) and the final norm (folded into an untied output matrix, else
+    fitted: the tied output matrix is the rotated embedding and cannot absorb γ)."""
+    temb = teacher.get_input_embeddings().weight.float()
+    student.get_input_embeddings().weight.copy_(temb @ q)
+    gamma = teacher.model.norm.weight.float()
+    if not getattr(student.config, "tie_word_embeddings", False):
+        student.get_output_embeddings().weight.copy_((teacher.get_output_embeddings().weight.float() * gamma) @ q)
+        student.model.norm.weight.fill_(final_scale)
+    else:
+        # Least squares: Q·diag(γ_s)·Qᵀx̂ ≈ diag(γ)·x̂ over the calibration inputs x̂ of the final norm.
+        x = final_inputs
+        z = x @ q
+        fit = (z * ((x * gamma) @ q)).sum(0) / (z * z).sum(0).clamp_min(1e-12)
+        student.model.norm.weight.copy_(final_scale * fit)
+
+
+@torch.no_grad()
+def _copy_block(tb: Any, sb: Any, q: torch.Tensor, head_score: torch.Tensor, neuron_score: torch.Tensor,
+                tconf: Any, sconf: Any, norm_scales: tuple[float, float]) -> list[int]:
+    """Teacher block ``tb`` → student block ``sb``: the best kv groups, their best query
+    heads and the best MLP neurons, norm scales folded in and the residual rotated by ``q``.
+    Returns the teacher query heads kept."""
+    hd = getattr(tconf, "head_dim", None) or tconf.hidden_size // tconf.num_attention_heads
+    t_rep = tconf.num_attention_heads // tconf.num_key_value_heads
+    s_rep = sconf.num_attention_heads // sconf.num_key_value_heads
+    g1 = tb.input_layernorm.weight.float()
+    g2 = tb.post_attention_layernorm.weight.float()
+    best_heads = torch.sort(head_score.view(tconf.num_key_value_heads, t_rep), dim=1, descending=True)
+    groups = _top_sorted(best_heads.values[:, :s_rep].sum(1), sconf.num_key_value_heads)
+    heads = torch.cat([g * t_rep + torch.sort(best_heads.indices[g, :s_rep]).values for g in groups])
+    rows_q = torch.cat([torch.arange(x * hd, (x + 1) * hd) for x in heads])
+    rows_kv = torch.cat([torch.arange(g * hd, (g + 1) * hd) for g in groups])
+    at, as_ = tb.self_attn, sb.self_attn
+    as_.q_proj.weight.copy_((at.q_proj.weight.float()[rows_q] * g1) @ q)
+    as_.k_proj.weight.copy_((at.k_proj.weight.float()[rows_kv] * g1) @ q)
+    as_.v_proj.weight.copy_((at.v_proj.weight.float()[rows_kv] * g1) @ q)
+    as_.o_proj.weight.copy_(q.T @ at.o_proj.weight.float()[:, rows_q])
+    neurons = _top_sorted(neuron_score, sconf.intermediate_size)
+    mt, ms = tb.mlp, sb.mlp
+    ms.gate_proj.weight.copy_((mt.gate_proj.weight.float()[neurons] * g2) @ q)
+    ms.up_proj.weight.copy_((mt.up_proj.weight.float()[neurons] * g2) @ q)
+    ms.down_proj.weight.copy_(q.T @ mt.down_proj.weight.float()[:, neurons])
+    sb.input_layernorm.weight.fill_(norm_scales[0])
+    sb.post_attention_layernorm.weight.fill_(norm_scales[1])
+    return heads.tolist()
+
+
+@torch.no_grad()
 def subclone(teacher: Any, student: Any, tokens: torch.Tensor,
              layers: Sequence[int] | str = "influence") -> dict[str, Any]:
     """Overwrite ``student``'s weights with ones cut from ``teacher``; return what was kept.
@@ -241,57 +290,18 @@ def subclone(teacher: Any, student: Any, tokens: torch.Tensor,
         m = stats["moments"][key].float()
         return float((d / h * torch.trace(q.T @ m @ q)) ** 0.5)
 
-    hd = getattr(tconf, "head_dim", None) or d // tconf.num_attention_heads
-    t_rep = tconf.num_attention_heads // tconf.num_key_value_heads
-    s_rep = sconf.num_attention_heads // sconf.num_key_value_heads
-
-    temb = teacher.get_input_embeddings().weight.float()
-    student.get_input_embeddings().weight.copy_(temb @ q)
-    gamma = teacher.model.norm.weight.float()
-    final_scale = norm_scale(sites[-1])
-    if not getattr(sconf, "tie_word_embeddings", False):
-        student.get_output_embeddings().weight.copy_((teacher.get_output_embeddings().weight.float() * gamma) @ q)
-        student.model.norm.weight.fill_(final_scale)
-    else:
-        # Least squares: Q·diag(γ_s)·Qᵀx̂ ≈ diag(γ)·x̂ over the calibration inputs x̂ of the final norm.
-        x = stats["final"]
-        z = x @ q
-        fit = (z * ((x * gamma) @ q)).sum(0) / (z * z).sum(0).clamp_min(1e-12)
-        student.model.norm.weight.copy_(final_scale * fit)
-
-    chosen: dict[str, Any] = {"layers": layers, "heads": {}, "kv_groups": {}, "neurons": {}}
+    _copy_ends(teacher, student, q, stats["final"], norm_scale(sites[-1]))
+    heads: dict[str, list[int]] = {}
     for si, ti in enumerate(layers):
-        tb, sb = teacher.model.layers[ti], student.model.layers[si]
-        g1 = tb.input_layernorm.weight.float()
-        g2 = tb.post_attention_layernorm.weight.float()
-        head_score = stats["head"][ti].view(tconf.num_key_value_heads, t_rep)
-        best_heads = torch.sort(head_score, dim=1, descending=True)
-        group_score = best_heads.values[:, :s_rep].sum(1)
-        groups = _top_sorted(group_score, sconf.num_key_value_heads)
-        heads = torch.cat([g * t_rep + torch.sort(best_heads.indices[g, :s_rep]).values for g in groups])
-        rows_q = torch.cat([torch.arange(x * hd, (x + 1) * hd) for x in heads])
-        rows_kv = torch.cat([torch.arange(g * hd, (g + 1) * hd) for g in groups])
-        at, as_ = tb.self_attn, sb.self_attn
-        as_.q_proj.weight.copy_((at.q_proj.weight.float()[rows_q] * g1) @ q)
-        as_.k_proj.weight.copy_((at.k_proj.weight.float()[rows_kv] * g1) @ q)
-        as_.v_proj.weight.copy_((at.v_proj.weight.float()[rows_kv] * g1) @ q)
-        as_.o_proj.weight.copy_(q.T @ at.o_proj.weight.float()[:, rows_q])
-        neurons = _top_sorted(stats["neuron"][ti], sconf.intermediate_size)
-        mt, ms = tb.mlp, sb.mlp
-        ms.gate_proj.weight.copy_((mt.gate_proj.weight.float()[neurons] * g2) @ q)
-        ms.up_proj.weight.copy_((mt.up_proj.weight.float()[neurons] * g2) @ q)
-        ms.down_proj.weight.copy_(q.T @ mt.down_proj.weight.float()[:, neurons])
-        sb.input_layernorm.weight.fill_(norm_scale(("in", ti)))
-        sb.post_attention_layernorm.weight.fill_(norm_scale(("mid", ti)))
-        chosen["heads"][ti] = heads.tolist()
-        chosen["kv_groups"][ti] = groups.tolist()
-        chosen["neurons"][ti] = int(neurons.numel())
+        heads[str(ti)] = _copy_block(
+            teacher.model.layers[ti], student.model.layers[si], q, stats["head"][ti], stats["neuron"][ti],
+            tconf, sconf, (norm_scale(("in", ti)), norm_scale(("mid", ti))))
     cut = (h < d or len(layers) < tconf.num_hidden_layers
            or sconf.num_attention_heads < tconf.num_attention_heads
            or sconf.intermediate_size < tconf.intermediate_size)
     scale, ce_before, ce_after = fit_logit_scale(student, tokens) if cut else (1.0, None, None)
     return {"subclone_layers": layers, "subclone_variance_kept": round(kept, 4),
-            "subclone_heads": {str(k): v for k, v in chosen["heads"].items()},
+            "subclone_heads": heads,
             "subclone_logit_scale": round(scale, 4),
             "subclone_init_ce": None if ce_after is None else [round(ce_before, 3), round(ce_after, 3)]}
 

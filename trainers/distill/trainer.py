@@ -19,42 +19,33 @@ if used that way; untested).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 import torch
-from specboard.harness.runner.tasks import Task
-from specboard.trainers.distill.checkpoints import (
-    ChecksumCallback,
-    SigintCallback,
-    export_model,
-    list_checkpoints,
-)
-from specboard.trainers.distill.common import (
-    LossHistory,
-    TrainResult,
-    model_revision,
-    prepare_run,
-    tokens_seen,
-    train_or_finish,
-    training_args,
-)
-from specboard.trainers.distill.config import DistillConfig, to_dict
-from specboard.trainers.distill.data import ChunkDataset, build_chunks
-from specboard.trainers.distill.evalhook import EvalHookCallback
+from specboard.trainers.distill.config import DistillConfig
 from specboard.trainers.distill.fused_loss import fused_kd_loss
 from specboard.trainers.distill.loss import KDWeights, kd_loss
-from specboard.trainers.distill.models import check_same_tokenizer, resolve_model_dir
-from specboard.trainers.distill.student import (
-    build_student,
-    check_memory,
-    count_params,
-    estimate_peak_bytes,
-    init_embeddings_from_teacher,
-)
+from specboard.trainers.distill.student import build_student, init_embeddings_from_teacher
 from specboard.trainers.distill.topk_cache import TopKCache, hf_teacher_fn
+from specboard.trainers.torch_common.chunks import ChunkDataset, TokenData, build_chunks
+from specboard.trainers.torch_common.config import tokens_seen
+from specboard.trainers.torch_common.hf_checkpoint import export_model
+from specboard.trainers.torch_common.memory import check_memory, estimate_peak_bytes
+from specboard.trainers.torch_common.models import (
+    check_same_tokenizer,
+    count_params,
+    model_revision,
+    resolve_model_dir,
+)
+from specboard.trainers.torch_common.run import (
+    Job,
+    RunOptions,
+    TrainResult,
+    run_training,
+    training_args,
+)
 from transformers import Trainer
 
 CALIBRATION_CHUNKS = 16
@@ -124,47 +115,83 @@ class _LazyTeacher:
         return self._fn(tokens)
 
 
-def train_distill(
-    cfg: DistillConfig,
-    out: str | Path,
-    *,
-    resume: str | None = None,
-    eval_tasks: Sequence[Task] = (),
-    eval_results: str | Path | None = None,
-    eval_limit: int | None = None,
-    callbacks: Sequence[Any] = (),
-) -> TrainResult:
-    """Distil ``cfg.teacher`` into a student under ``out`` (see :mod:`.common` for the layout)."""
-    out, ckpt = prepare_run(out, cfg, "distill", resume)
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, set_seed
-    has_cuda = torch.cuda.is_available()
-    device = "cuda" if has_cuda else "cpu"
+def train_distill(cfg: DistillConfig, out: str | Path, **options: Unpack[RunOptions]) -> TrainResult:
+    """Distil ``cfg.teacher`` into a student under ``out`` (options and the run directory's
+    layout: :mod:`specboard.trainers.torch_common.run`)."""
+    return run_training(cfg, out, options, lambda out_dir, ckpt: _distill_job(cfg, out_dir))
 
+
+def _distill_job(cfg: DistillConfig, out: Path) -> Job:
+    """Teacher, tokenizer, student, data and top-k cache of a distillation run."""
+    from transformers import AutoConfig, AutoTokenizer, set_seed
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     teacher_dir = resolve_model_dir(cfg.teacher)
+    print(f"specboard: distill: teacher {cfg.teacher} ({teacher_dir})")
     tokenizer = AutoTokenizer.from_pretrained(teacher_dir)
     tok_dir = out / "tokenizer"
     tokenizer.save_pretrained(tok_dir)  # before first use (a used tokenizer records truncation)
     teacher_conf = AutoConfig.from_pretrained(teacher_dir)
-    vocab = int(teacher_conf.vocab_size)
 
     set_seed(cfg.seed)
-    if cfg.student_init:
-        student_dir = resolve_model_dir(cfg.student_init)
-        check_same_tokenizer(tokenizer, AutoTokenizer.from_pretrained(student_dir),
-                             teacher=cfg.teacher, student=cfg.student_init)
-        student = AutoModelForCausalLM.from_pretrained(student_dir, dtype=torch.float32)
-        if int(student.config.vocab_size) != vocab:
-            raise ValueError(f"student vocab {student.config.vocab_size} != teacher vocab {vocab}")
-    else:
-        student = build_student(cfg, tokenizer, vocab, teacher_conf if cfg.subclone else None)
+    student = _student(cfg, tokenizer, teacher_conf)
     data = build_chunks(tokenizer, cfg.seq_len, max_docs=cfg.max_docs, max_chunks=cfg.max_chunks, seed=cfg.seed)
-    init_info: dict[str, Any] = {}
-    if cfg.subclone and not cfg.student_init:  # also on resume: same provenance
-        init_info = subclone_from_teacher(student, teacher_dir, data.chunks, cfg)
-    elif cfg.init_from_teacher and not cfg.student_init:
-        init_info = init_embeddings_from_teacher(student, teacher_dir)
-    n_params = count_params(student)
+    init_info = _init_student(cfg, student, teacher_dir, data)
+    n_params = _check_memory(cfg, student, teacher_conf)
+    print(f"specboard: distill: student {n_params:,} params, {len(data.chunks)} chunks of {cfg.seq_len} tokens")
+    teacher_rev = model_revision(cfg.teacher, teacher_dir)
+    topk = _topk_cache(cfg, teacher_dir, teacher_rev, data, device, init_info)
 
+    def provenance(step: int) -> dict[str, Any]:
+        return {
+            "trainer": "distill", "step": step, "tokens_seen": tokens_seen(cfg, step),
+            **data.provenance(), "teacher": cfg.teacher, "teacher_revision": teacher_rev,
+            "params": n_params, "seed": cfg.seed, "config": cfg.to_dict(), **init_info,
+        }
+
+    def make_trainer(callbacks: list[Any]) -> DistillTrainer:
+        return DistillTrainer(model=student, args=training_args(cfg, out, has_cuda=device == "cuda"),
+                              train_dataset=ChunkDataset(data.chunks), callbacks=callbacks, topk=topk,
+                              kd=KDWeights(cfg.temperature, cfg.alpha_kl, cfg.alpha_rkl, cfg.alpha_ce))
+
+    return Job(provenance=provenance, make_trainer=make_trainer,
+               export=lambda m, where, prov, final: export_model(m, tok_dir, where, prov))
+
+
+def _student(cfg: DistillConfig, tokenizer: Any, teacher_conf: Any) -> Any:
+    """The student before training: ``student_init`` (same tokenizer, same vocabulary) or a
+    fresh one (with the teacher's attention geometry when it will be subcloned)."""
+    vocab = int(teacher_conf.vocab_size)
+    if not cfg.student_init:
+        return build_student(cfg, tokenizer, vocab, teacher_conf if cfg.subclone else None)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    student_dir = resolve_model_dir(cfg.student_init)
+    check_same_tokenizer(tokenizer, AutoTokenizer.from_pretrained(student_dir),
+                         teacher=cfg.teacher, student=cfg.student_init)
+    student = AutoModelForCausalLM.from_pretrained(student_dir, dtype=torch.float32)
+    if int(student.config.vocab_size) != vocab:
+        raise ValueError(f"student vocab {student.config.vocab_size} != teacher vocab {vocab}")
+    return student
+
+
+def _init_student(cfg: DistillConfig, student: Any, teacher_dir: Path, data: TokenData) -> dict[str, Any]:
+    """Subclone or embedding-initialise a fresh student from the teacher (also on resume:
+    same provenance); returns what it recorded."""
+    if cfg.student_init:
+        return {}
+    if cfg.subclone:
+        print("specboard: distill: subcloning the student from the teacher")
+        return subclone_from_teacher(student, teacher_dir, data.chunks, cfg)
+    if cfg.init_from_teacher:
+        return init_embeddings_from_teacher(student, teacher_dir)
+    return {}
+
+
+def _check_memory(cfg: DistillConfig, student: Any, teacher_conf: Any) -> int:
+    """Refuse settings whose estimated peak memory does not fit; returns the student's params."""
+    n_params = count_params(student)
+    vocab = int(teacher_conf.vocab_size)
     teacher_params = int(getattr(teacher_conf, "num_parameters", 0) or 0) or _rough_params(teacher_conf)
     est = estimate_peak_bytes(
         batch=cfg.batch_size, seq=cfg.seq_len, vocab=vocab, trained_params=n_params, frozen_params=0,
@@ -172,8 +199,13 @@ def train_distill(
         teacher_params=teacher_params, teacher_bytes_per=2 if cfg.teacher_bf16 else 4,
     )
     check_memory(est, cfg.max_memory_gb, f"distill (batch {cfg.batch_size} × seq {cfg.seq_len} × vocab {vocab})")
+    return n_params
 
-    teacher_rev = model_revision(cfg.teacher, teacher_dir)
+
+def _topk_cache(cfg: DistillConfig, teacher_dir: Path, teacher_rev: str, data: TokenData, device: str,
+                init_info: dict[str, Any]) -> TopKCache:
+    """The teacher's top-k cache for these chunks (filled now with ``prefill_teacher``,
+    timed into ``init_info``; else block by block as training first needs them)."""
     from specboard.harness.data.cache import derived_dir
     from specboard.harness.runner.tasks import canonical_json, sha256_text
 
@@ -188,52 +220,7 @@ def train_distill(
         blocks = topk.prefill()
         init_info["teacher_cache_seconds"] = round(time.perf_counter() - t0, 1)
         init_info["teacher_cache_blocks_computed"] = blocks
-
-    def provenance(step: int) -> dict[str, Any]:
-        return {
-            "trainer": "distill", "step": step, "tokens_seen": tokens_seen(cfg, step),
-            **data.provenance(), "teacher": cfg.teacher, "teacher_revision": teacher_rev,
-            "params": n_params, "seed": cfg.seed, "config": to_dict(cfg), **init_info,
-        }
-
-    def export_eval(model: Any, step: int) -> Path:
-        return export_model(model, tok_dir, out / "evals" / f"step-{step}", provenance(step))
-
-    history = LossHistory()
-    sigint = SigintCallback()
-    all_callbacks: list[Any] = [ChecksumCallback(), sigint, history]
-    hook = None
-    if eval_tasks:
-        hook = EvalHookCallback(eval_tasks, eval_results or out / "eval.jsonl", cfg.eval_every, export_eval,
-                                info_for_step=lambda s: _info_updates(provenance(s)), limit=eval_limit,
-                                seed=cfg.seed)
-        all_callbacks.append(hook)
-    all_callbacks += list(callbacks)  # they run after SigintCallback: a SIGINT they raise stops the next step
-    trainer = DistillTrainer(
-        model=student,
-        args=training_args(cfg, out, has_cuda=has_cuda),
-        train_dataset=ChunkDataset(data.chunks),
-        callbacks=all_callbacks,
-        topk=topk,
-        kd=KDWeights(cfg.temperature, cfg.alpha_kl, cfg.alpha_rkl, cfg.alpha_ce),
-    )
-    speed = train_or_finish(trainer, ckpt, cfg.steps)
-    step = int(trainer.state.global_step)
-    result = TrainResult(out=out, final=None, steps=step, tokens_seen=tokens_seen(cfg, step),
-                         losses=history.rows, provenance=provenance(step))
-    if sigint.requested and step < cfg.steps:
-        found = list_checkpoints(out / "checkpoints")
-        result.interrupted, result.checkpoint = True, (found[-1] if found else None)
-        return result
-    if speed.get("session_seconds"):
-        speed["train_tokens_per_s"] = round(
-            tokens_seen(cfg, speed["session_steps"]) / speed["session_seconds"], 1)
-        result.provenance["train_speed"] = speed
-    result.final = export_model(trainer.model, tok_dir, out / "final", result.provenance)
-    if hook is not None:
-        hook.run_on_dir(result.final, step)  # the final weights are always evaluated
-        result.eval_metrics = dict(hook.evaluated)
-    return result
+    return topk
 
 
 def subclone_from_teacher(student: Any, teacher_dir: Path, chunks: Any, cfg: DistillConfig) -> dict[str, Any]:
@@ -247,16 +234,6 @@ def subclone_from_teacher(student: Any, teacher_dir: Path, chunks: Any, cfg: Dis
     info = subclone(teacher, student, tokens, cfg.subclone_layers)
     del teacher
     return {**info, "subclone_calibration_tokens": int(tokens.numel())}
-
-
-def _info_updates(prov: dict[str, Any]) -> dict[str, Any]:
-    """CandidateInfo fields (and extra) from a provenance dict."""
-    return {
-        "trainer": prov["trainer"], "corpus": prov["corpus"], "corpus_sha256": prov["corpus_sha256"],
-        "tokens_seen": prov["tokens_seen"],
-        "extra": {k: prov[k] for k in ("teacher", "teacher_revision", "data_sha256", "base", "base_revision")
-                  if k in prov},
-    }
 
 
 def _rough_params(conf: Any) -> int:

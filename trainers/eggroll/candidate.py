@@ -28,6 +28,7 @@ from specboard.harness.candidates.base import (
     SpecParts,
     truncate_at_stop,
 )
+from specboard.harness.data.cache import sha256_file
 from specboard.harness.results.schema import CandidateInfo
 from specboard.trainers.eggroll import checkpoint as ck
 from specboard.trainers.eggroll.config import EggConfig
@@ -48,7 +49,7 @@ class EggrollCandidate(CandidateBase):
         self.params = {s.name: ckpt.arrays[f"w/{s.name}"] for s in param_specs(self.cfg)}
         self.model = EggModel(self.cfg, self.params)
         self.name = name or f"eggroll:{self.path}"
-        self.revision = ck.file_sha256(self.path)
+        self.revision = sha256_file(self.path)
 
     @classmethod
     def load(cls, path: str | Path, which: str = "best", name: str | None = None) -> EggrollCandidate:

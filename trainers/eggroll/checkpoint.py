@@ -120,14 +120,6 @@ def load(path: str | Path) -> Checkpoint:
     return decode(data, str(p))
 
 
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def ring_files(run_dir: str | Path) -> list[Path]:
     """Ring checkpoints of a run directory, oldest first."""
     d = Path(run_dir)

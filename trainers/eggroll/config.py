@@ -1,32 +1,31 @@
-"""Dataclass configuration of the EGGROLL trainer, presets and file overrides.
+"""The EGGROLL trainer's config dataclass and presets.
 
 A config fully determines a run together with its seed: model shape, population, noise,
-update schedule, data streaming, evaluation and checkpointing. ``--config FILE`` (TOML or
-JSON, flat keys matching the field names) overrides a preset; unknown keys are an error.
+update schedule, data streaming, evaluation and checkpointing. Presets, ``--config FILE``,
+command-line overrides, unknown-key refusal and the recorded ``config.json`` are the
+trainers' one config system (:mod:`specboard.trainers.config`).
 """
 
 from __future__ import annotations
 
-import json
-import tomllib
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from specboard.harness.errors import UsageError
+from specboard.trainers.config import ConfigError, TrainerConfig
+from specboard.trainers.config import build_config as _build
 
-RUNTIME_FIELDS = ("steps", "threads", "backend", "hook_every", "hook_suites", "hook_limit")
+RUNTIME_FIELDS = frozenset({"steps", "threads", "backend", "hook_every", "hook_suites", "hook_limit"})
 """Settings that may change on resume: they do not change the trained weights (the kernel
 backends are bit-exact, so ``threads`` and ``backend`` do not either)."""
 
 
-class ConfigError(UsageError, ValueError):
-    """A configuration that cannot be trained (bad key, bad value); the message says which."""
-
-
 @dataclass(frozen=True)
-class EggConfig:
-    """Everything that defines an EGGROLL run (see ``shared/specs/eggroll.md``)."""
+class EggConfig(TrainerConfig):
+    """Everything that defines an EGGROLL run (the algorithm spec is in ``docs/``)."""
+
+    label: ClassVar[str] = "EGGROLL"
+    RUNTIME_FIELDS: ClassVar[frozenset[str]] = RUNTIME_FIELDS
 
     # model
     d_model: int = 128
@@ -80,7 +79,7 @@ class EggConfig:
     """``cpu`` or ``cuda``."""
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
+    def problems(self) -> list[str]:
         problems = []
         if self.d_model < 8 or self.d_model % 8:
             problems.append(f"d_model must be a positive multiple of 8, got {self.d_model}")
@@ -104,8 +103,7 @@ class EggConfig:
             problems.append(f"lr_decay must be >= 0, got {self.lr_decay}")
         if self.eval_every < 1 or self.ckpt_ring < 1 or self.steps < 0:
             problems.append("eval_every and ckpt_ring must be >= 1 and steps >= 0")
-        if problems:
-            raise ConfigError("invalid EGGROLL config: " + "; ".join(problems))
+        return problems
 
     @property
     def pairs(self) -> int:
@@ -114,32 +112,6 @@ class EggConfig:
     @property
     def ckpt_interval(self) -> int:
         return self.ckpt_every or self.eval_every
-
-    def identity(self) -> dict[str, Any]:
-        """The fields that determine the trajectory (all but :data:`RUNTIME_FIELDS`)."""
-        return {k: v for k, v in self.to_dict().items() if k not in RUNTIME_FIELDS}
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["hook_suites"] = list(self.hook_suites)
-        return d
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> EggConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown EGGROLL config keys: {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        data = dict(data)
-        if "hook_suites" in data:
-            data["hook_suites"] = tuple(data["hook_suites"])
-        try:
-            return cls(**data)
-        except TypeError as exc:
-            raise ConfigError(f"invalid EGGROLL config: {exc}") from exc
-
-    def override(self, **changes: Any) -> EggConfig:
-        return EggConfig.from_dict({**self.to_dict(), **{k: v for k, v in changes.items() if v is not None}})
 
 
 PRESETS: dict[str, EggConfig] = {
@@ -169,35 +141,10 @@ populations with short windows and a small init learned fastest per CPU-second. 
 200 CPU-s vs 5.11 / 5.23 at ~210 CPU-s): fewer moves stall, more moves random-walk the weights."""
 
 
-def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Flat key → value mapping from a TOML or JSON file (by extension)."""
-    p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {p}: {exc}") from exc
-    try:
-        if p.suffix.lower() == ".json":
-            data = json.loads(raw)
-        else:
-            data = tomllib.loads(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot parse config file {p}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {p} must hold a table/object of settings")
-    return data
-
-
 def build_config(preset: str | None = None, config_file: str | Path | None = None,
                  **overrides: Any) -> EggConfig:
     """Preset (default ``small``), then the file, then explicit overrides (None = unset)."""
-    name = preset or "small"
-    if name not in PRESETS:
-        raise ConfigError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
-    cfg = PRESETS[name]
-    if config_file is not None:
-        cfg = EggConfig.from_dict({**cfg.to_dict(), **load_config_file(config_file)})
-    return cfg.override(**overrides)
+    return _build(EggConfig, PRESETS, preset=preset or "small", file=config_file, overrides=overrides)
 
 
-__all__ = ["PRESETS", "RUNTIME_FIELDS", "ConfigError", "EggConfig", "build_config", "load_config_file", "replace"]
+__all__ = ["PRESETS", "RUNTIME_FIELDS", "ConfigError", "EggConfig", "build_config"]

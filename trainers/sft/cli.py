@@ -1,15 +1,24 @@
-"""``specboard train sft``: arguments and entry point (heavy imports happen inside ``run``)."""
+"""``specboard train sft``: arguments and entry point (heavy imports happen inside ``run``).
+
+The flags every torch trainer shares, and the config → train → report plumbing, are in
+:mod:`specboard.trainers.torch_common.cli`.
+"""
 
 from __future__ import annotations
 
 import argparse
 
 from specboard.harness.errors import ExitCode
-from specboard.trainers.distill.cli import add_common_arguments, run_trainer
+from specboard.trainers.torch_common.cli import add_common_arguments, run_trainer
+
+OVERRIDES = ("base", "lora_r", "lora_alpha", "lora_dropout")
+"""SFT config fields the command line can override."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_common_arguments(parser, "sft")
+    from specboard.trainers.sft.config import PRESETS
+
+    add_common_arguments(parser, sorted(PRESETS))
     s = parser.add_argument_group("LoRA")
     s.add_argument("--base", help="model to fine-tune (baseline:NAME or hf:DIR)")
     s.add_argument("--lora-r", dest="lora_r", type=int)
@@ -18,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> ExitCode:
+    from specboard.trainers.sft.config import load_config
     from specboard.trainers.sft.trainer import train_sft
 
-    return run_trainer(args, "sft", "SFTConfig", train_sft, ("base", "lora_r", "lora_alpha", "lora_dropout"))
+    return run_trainer(args, "sft", load_config, train_sft, OVERRIDES)

@@ -25,11 +25,12 @@ from specboard.harness.candidates import Candidate, resolve
 from specboard.harness.results.schema import MetricRow, RunRow
 from specboard.harness.results.store import read_rows
 from specboard.harness.runner.tasks import Item, Scored, Task
-from specboard.trainers.distill.checkpoints import CorruptCheckpointError
-from specboard.trainers.distill.config import ConfigError, DistillConfig, load_config
-from specboard.trainers.distill.models import TokenizerMismatchError
-from specboard.trainers.distill.student import MemoryBudgetError
+from specboard.trainers.config import ConfigError
+from specboard.trainers.distill.config import DistillConfig, load_config
 from specboard.trainers.distill.trainer import train_distill
+from specboard.trainers.torch_common.hf_checkpoint import CorruptCheckpointError
+from specboard.trainers.torch_common.memory import MemoryBudgetError
+from specboard.trainers.torch_common.models import TokenizerMismatchError
 from transformers import TrainerCallback
 
 STEPS = 4
@@ -57,7 +58,7 @@ class SnippetBitsPerByte(Task):
 
 
 def _teacher_or_skip() -> None:
-    from specboard.trainers.distill.models import resolve_model_dir
+    from specboard.trainers.torch_common.models import resolve_model_dir
 
     try:
         resolve_model_dir("baseline:smollm2-135m")
@@ -66,8 +67,7 @@ def _teacher_or_skip() -> None:
 
 
 def _cfg(**over: Any) -> DistillConfig:
-    return load_config(DistillConfig, "distill", preset="tiny",
-                       overrides={"steps": STEPS, "save_every": 2, "lr": 1e-2, **over})
+    return load_config(preset="tiny", overrides={"steps": STEPS, "save_every": 2, "lr": 1e-2, **over})
 
 
 def _sha(path: Path) -> str:
@@ -208,8 +208,8 @@ def test_subcloned_student_starts_nearer_the_teacher_and_is_a_candidate(run_a: A
 
 def test_max_chunks_is_a_seeded_subset_spread_over_the_split() -> None:
     _teacher_or_skip()
-    from specboard.trainers.distill.data import build_chunks
-    from specboard.trainers.distill.models import resolve_model_dir
+    from specboard.trainers.torch_common.chunks import build_chunks
+    from specboard.trainers.torch_common.models import resolve_model_dir
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(resolve_model_dir("baseline:smollm2-135m"))
@@ -223,4 +223,4 @@ def test_max_chunks_is_a_seeded_subset_spread_over_the_split() -> None:
     assert "9 of" in a.corpus and a.corpus != full.corpus
     assert build_chunks(tok, 32, max_docs=12, max_chunks=10**6).tokens_sha256 == full.tokens_sha256
     with pytest.raises(ConfigError, match="max_chunks"):
-        load_config(DistillConfig, "distill", preset="tiny", overrides={"max_chunks": 0})
+        load_config(preset="tiny", overrides={"max_chunks": 0})

@@ -12,6 +12,7 @@ from specboard.harness.candidates import (
     LoglikelihoodRequest,
     resolve,
 )
+from specboard.harness.data.cache import sha256_file
 from specboard.trainers.eggroll import checkpoint as ck
 from specboard.trainers.eggroll.model import EggModel, heldout_bits_per_byte
 from specboard.trainers.eggroll.train import Trainer
@@ -36,7 +37,7 @@ def test_spec_resolves_run_dir_to_best_and_info(run_dir):
     info = cand.info()
     best = run_dir / ck.BEST_NAME
     assert info.family == "specialist" and info.trainer == "eggroll" and info.dtype == "int8"
-    assert info.revision == ck.file_sha256(best) and info.step == 3
+    assert info.revision == sha256_file(best) and info.step == 3
     assert info.bytes_on_disk == best.stat().st_size and info.params and info.params > 1000
     assert info.corpus == "three@0.170.0:train" and len(info.corpus_sha256 or "") == 64
     assert info.tokens_seen == 3 * 8 * 8

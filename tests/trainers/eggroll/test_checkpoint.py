@@ -6,6 +6,7 @@ import struct
 
 import numpy as np
 import pytest
+from specboard.harness.data.cache import sha256_file
 from specboard.trainers.eggroll import checkpoint as ck
 
 
@@ -24,7 +25,7 @@ def test_round_trip(tmp_path):
     sha = ck.save(tmp_path / "x.egg", c)
     back = ck.load(tmp_path / "x.egg")
     assert back.meta == c.meta
-    assert sha == ck.file_sha256(tmp_path / "x.egg")
+    assert sha == sha256_file(tmp_path / "x.egg")
     for k, v in c.arrays.items():
         assert back.arrays[k].dtype == v.dtype
         np.testing.assert_array_equal(back.arrays[k], v)

@@ -33,5 +33,5 @@ def test_bad_config_is_a_clear_error(tmp_path, text, match):
 
 
 def test_unknown_preset():
-    with pytest.raises(ConfigError, match="unknown preset"):
+    with pytest.raises(ConfigError, match="unknown EGGROLL preset"):
         build_config("huge")

@@ -14,20 +14,20 @@ pytest.importorskip("peft")
 
 from specboard.harness.candidates import resolve
 from specboard.harness.errors import ExitCode
-from specboard.trainers.distill.config import SFTConfig, load_config
 from specboard.trainers.sft import cli
+from specboard.trainers.sft.config import load_config
 from specboard.trainers.sft.trainer import train_sft
 
 
 @pytest.fixture(scope="module")
 def sft_run(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from specboard.trainers.distill.models import resolve_model_dir
+    from specboard.trainers.torch_common.models import resolve_model_dir
 
     try:
         resolve_model_dir("baseline:smollm2-135m")
     except Exception as exc:
         pytest.skip(f"smollm2-135m unavailable: {exc}")
-    cfg = load_config(SFTConfig, "sft", preset="tiny", overrides={"lr": 3e-3})
+    cfg = load_config(preset="tiny", overrides={"lr": 3e-3})
     return train_sft(cfg, tmp_path_factory.mktemp("sft") / "run")
 
 
@@ -40,7 +40,7 @@ def test_lora_loss_decreases(sft_run: Any) -> None:
 def test_merged_export_is_an_hf_candidate_that_differs_from_the_base(sft_run: Any) -> None:
     import torch
     from safetensors import safe_open
-    from specboard.trainers.distill.models import resolve_model_dir
+    from specboard.trainers.torch_common.models import resolve_model_dir
 
     files = {p.name for p in sft_run.final.iterdir()}
     assert "model.safetensors" in files and not any("adapter" in f for f in files)  # merged

@@ -23,7 +23,7 @@ import numpy as np
 from specboard.harness.data import threejs
 from specboard.harness.data.cache import derived_dir
 from specboard.harness.results.store import atomic_write_bytes
-from specboard.trainers.distill.models import tokenizer_sha256
+from specboard.trainers.torch_common.models import tokenizer_sha256
 
 
 @dataclass(frozen=True)
@@ -61,8 +61,10 @@ def _token_stream(tokenizer: Any, docs: list[str], tok_sha: str, corpus_sha: str
     eos = tokenizer.eos_token_id
     if eos is None:
         raise ValueError("the tokenizer has no EOS token; cannot mark document boundaries")
+    from tqdm import tqdm
+
     ids: list[int] = []
-    for doc in docs:
+    for doc in tqdm(docs, desc="tokenise train split (cached afterwards)", unit="file", leave=False):
         ids.extend(tokenizer(doc, add_special_tokens=False, verbose=False)["input_ids"])
         ids.append(int(eos))
     arr = np.asarray(ids, dtype=np.int32)

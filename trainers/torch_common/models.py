@@ -10,7 +10,8 @@ Candidate protocol, so they go through the directory a candidate would load:
   the same conversion into a cache dir of its own.
 
 Also here: :func:`tokenizer_sha256`, the identity used to refuse teacher/student tokenizer
-mismatches.
+mismatches; :func:`model_revision`, the sha256 that names a model's weights; and
+:func:`count_params`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from specboard.harness.candidates.registry import CandidateSpecError, parse_spec
+from specboard.harness.data.cache import sha256_file
 from specboard.harness.errors import UsageError
 
 
@@ -135,3 +137,31 @@ def check_same_tokenizer(teacher_tok: Any, student_tok: Any, *, teacher: str, st
 
 class TokenizerMismatchError(UsageError, ValueError):
     """Teacher and student tokenizers differ."""
+
+
+def model_revision(spec: str, model_dir: Path) -> str:
+    """sha256 naming the weights: the GGUF's recorded hash for baselines, else the safetensors'."""
+    if spec.startswith("baseline:"):
+        try:
+            from specboard.harness.data.cache import get_artifact
+
+            sha = get_artifact(_baseline_artifact(spec.split(":", 1)[1])).model_sha256
+            if sha:
+                return sha
+        except Exception:
+            pass
+    h = hashlib.sha256()
+    for f in sorted(Path(model_dir).glob("*.safetensors")):
+        h.update(sha256_file(f).encode())
+    return h.hexdigest()
+
+
+def count_params(model: Any) -> int:
+    """Unique parameters (tied weights counted once)."""
+    seen: set[int] = set()
+    total = 0
+    for p in model.parameters():
+        if id(p) not in seen:
+            seen.add(id(p))
+            total += p.numel()
+    return total

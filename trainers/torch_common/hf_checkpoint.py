@@ -1,4 +1,4 @@
-"""Checkpoint integrity, SIGINT-safe stopping, exports that resolve as ``hf:`` candidates.
+"""Checkpoints of the torch trainers: integrity, SIGINT-safe stopping, ``hf:`` exports.
 
 ``transformers.Trainer`` writes the checkpoints (``checkpoint-N/``: weights, optimizer,
 scheduler, RNG states, trainer state) and resumes from them; this module adds what it
@@ -16,7 +16,6 @@ lacks:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shutil
@@ -25,6 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from specboard.harness.data.cache import sha256_file
 from specboard.harness.errors import InvalidInputError
 from specboard.harness.results.store import atomic_write_text
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
@@ -38,17 +38,9 @@ class CorruptCheckpointError(InvalidInputError, RuntimeError):
     """A checkpoint that must not be resumed from; the message says why."""
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 def write_checksums(ckpt: Path) -> None:
     files = {
-        p.relative_to(ckpt).as_posix(): {"sha256": _sha256(p), "size": p.stat().st_size}
+        p.relative_to(ckpt).as_posix(): {"sha256": sha256_file(p), "size": p.stat().st_size}
         for p in sorted(ckpt.rglob("*")) if p.is_file() and p.name != CHECKSUMS
     }
     atomic_write_text(ckpt / CHECKSUMS, json.dumps({"files": files}, indent=1, sort_keys=True))
@@ -76,7 +68,7 @@ def validate_checkpoint(ckpt: Path) -> int:
             raise CorruptCheckpointError(
                 f"checkpoint {ckpt}: {rel} is {p.stat().st_size} bytes, expected {rec['size']} (truncated or replaced)"
             )
-        if _sha256(p) != rec["sha256"]:
+        if sha256_file(p) != rec["sha256"]:
             raise CorruptCheckpointError(f"checkpoint {ckpt}: {rel} does not match its recorded sha256 (altered on disk)")
     try:
         state = json.loads((ckpt / "trainer_state.json").read_text())

@@ -1,4 +1,6 @@
-"""Train-time hook: every M-th checkpoint is evaluated through the runner; rows carry the step."""
+"""The trainers' train-time evaluation (EGGROLL checkpoints here; the torch trainers' smoke
+tests cover it through their callback): every M-th checkpoint is evaluated through the
+runner; rows carry the step."""
 
 from __future__ import annotations
 
@@ -9,8 +11,9 @@ from specboard.harness.candidates.base import Candidate
 from specboard.harness.results.schema import MetricRow, RunRow
 from specboard.harness.results.store import read_rows
 from specboard.harness.runner.tasks import Item, Scored, Task
-from specboard.trainers.eggroll.hook import TaskSet, make_hook, suite_task_sets
+from specboard.trainers.eggroll.cli import make_hook
 from specboard.trainers.eggroll.train import Trainer
+from specboard.trainers.eval_hook import TaskSet, suite_task_sets
 
 
 class SnippetBpb(Task):
@@ -34,7 +37,7 @@ class SnippetBpb(Task):
 def test_every_mth_checkpoint_is_evaluated(tmp_path, corpus, micro_cfg):
     results = tmp_path / "results.jsonl"
     cfg = micro_cfg.override(hook_every=2, eval_every=1)
-    hook = make_hook([TaskSet("eggtest", "1", [SnippetBpb()])], results, log=lambda s: None)
+    hook = make_hook([TaskSet("eggtest", "1", [SnippetBpb()])], results, progress=False, log=lambda s: None)
     Trainer(cfg, tmp_path / "run", corpus, hook=hook, log=lambda s: None).train(4, progress=False)
     rows = read_rows([results], strict=True).rows
     runs = {r.run_id: r for r in rows if isinstance(r, RunRow) and r.status == "finished"}
@@ -48,7 +51,7 @@ def test_threejs_suite_through_the_hook(tmp_path, corpus, micro_cfg):
     sets = suite_task_sets(["threejs", "no_such_suite"], ci=True, log=lambda s: None)
     assert [s.suite for s in sets] == ["threejs"]
     results = tmp_path / "results.jsonl"
-    hook = make_hook(sets, results, limit=1, log=lambda s: None)
+    hook = make_hook(sets, results, limit=1, progress=False, log=lambda s: None)
     Trainer(micro_cfg.override(hook_every=1), tmp_path / "run", corpus, hook=hook,
             log=lambda s: None).train(2, progress=False)
     metrics = [r for r in read_rows([results], strict=True).rows if isinstance(r, MetricRow)]

@@ -1,0 +1,51 @@
+"""The LoRA SFT trainer's config dataclass and presets.
+
+Built, validated and recorded by the trainers' one config system
+(:mod:`specboard.trainers.config`); the fields shared with the distillation trainer are
+:class:`~specboard.trainers.torch_common.config.TrainCommon`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from specboard.trainers.config import build_config
+from specboard.trainers.torch_common.config import TrainCommon
+
+
+@dataclass
+class SFTConfig(TrainCommon):
+    """LoRA supervised fine-tuning of a baseline on Three.js domain text."""
+
+    label: ClassVar[str] = "sft"
+
+    base: str = "baseline:smollm2-135m"
+    """Model to fine-tune (``baseline:NAME`` or ``hf:DIR``)."""
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+
+    def problems(self) -> list[str]:
+        problems = super().problems()
+        if self.lora_r < 1 or not self.target_modules:
+            problems.append("lora_r must be >= 1 and target_modules non-empty")
+        return problems
+
+
+PRESETS: dict[str, SFTConfig] = {
+    "tiny": SFTConfig(seq_len=32, batch_size=2, steps=3, lr=1e-3, warmup_steps=0, save_every=2,
+                      log_every=1, max_docs=4, lora_r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]),
+    "small": SFTConfig(seq_len=256, batch_size=4, steps=300, lr=5e-4, save_every=50),
+}
+
+
+def load_config(*, preset: str | None = None, file: str | Path | None = None,
+                overrides: dict[str, Any] | None = None) -> SFTConfig:
+    """Defaults ← preset ← file ← overrides (``None`` override values are ignored)."""
+    return build_config(SFTConfig, PRESETS, preset=preset, file=file, overrides=overrides)
+
+
+__all__ = ["PRESETS", "SFTConfig", "load_config"]
