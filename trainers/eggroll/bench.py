@@ -38,9 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> ExitCode:
-    from specboard.trainers.eggroll.cli import _setup_threads
+    from specboard.trainers.eggroll.cli import setup_kernel_threads
 
-    threads = _setup_threads(args.threads)
+    threads = setup_kernel_threads(args.threads)
     import tempfile
 
     from specboard.harness.runner.environment import load_average
