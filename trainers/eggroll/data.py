@@ -31,12 +31,6 @@ class ByteStreams:
         idx = (pos[:, None] + np.arange(length, dtype=np.int64)[None, :]) % self.data.size
         return self.data[idx]
 
-    def next_batch(self, seq_len: int) -> np.ndarray:
-        """The next T + 1 bytes of every stream, then advance all streams by T."""
-        out = self.window(seq_len + 1)
-        self.positions = (self.positions + seq_len) % self.data.size
-        return out
-
 
 def heldout_windows(corpus: bytes, streams: int, max_bytes: int = 0) -> np.ndarray:
     """Held-out text as ``streams`` equal contiguous rows, shape [S, L + 1].
