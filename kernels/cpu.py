@@ -116,6 +116,8 @@ def _matmul(x: np.ndarray, w: np.ndarray, a: np.ndarray, b: np.ndarray, ns: int,
     if p_ == 0 or m == 0:
         return out32[:p_, :m] if mode == 0 else out8[:p_, :m]
     use_vnni = path == "vnni" or (path == "auto" and _vnni_ready())
+    if use_vnni and mode == 1 and m >= 8 and n >= 1:
+        return _tiled(x, w, a, b, pert, ns, shift, out8)
     acc = out32 if mode == 0 else np.empty((p_, m), dtype=np.int32)
     n_main = n
     if use_vnni and m >= 8 and n >= 4:
@@ -132,9 +134,29 @@ def _matmul(x: np.ndarray, w: np.ndarray, a: np.ndarray, b: np.ndarray, ns: int,
     return out32 if mode == 0 else out8
 
 
+def _tiled(x: np.ndarray, w: np.ndarray, a: np.ndarray, b: np.ndarray, pert: bool, ns: int,
+           shift: int, out8: np.ndarray) -> np.ndarray:
+    """``perturbed_matmul`` on the fused-epilogue VNNI tiles (``_gemm``); pads ``n`` to 4."""
+    from specboard.kernels import _gemm
+    p_, n = x.shape
+    n4 = -(-n // 4) * 4
+    xp, wp = x, w
+    if n4 != n:
+        xp = np.zeros((p_, n4), np.int8)
+        xp[:, :n] = x
+        wp = np.zeros((w.shape[0], n4), np.int8)
+        wp[:, :n] = w
+    a_ = _gemm.pad_pairs(a, p_) if pert else np.zeros((1, 8), np.int8)
+    _gemm.gemm(x, xp.view(np.uint32), wp.reshape(-1), a_, b if pert else x[:0], pert,
+               ns, shift, out8, _chunks())
+    return out8
+
+
 def _chunks() -> int:
+    import os
+
     import numba
-    return 4 * numba.get_num_threads()
+    return int(os.environ.get("SPECBOARD_CHUNKS_PER_THREAD", "4")) * numba.get_num_threads()
 
 
 def perturbed_matmul(x: Any, w: Any, a: Any, b: Any, *, shift: int, noise_shift: int,
