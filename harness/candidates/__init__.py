@@ -1,9 +1,11 @@
 """Candidates: the protocol, the spec-string registry and the built-in kinds."""
 
 from specboard.harness.candidates.base import (
+    CONSTRAINED_DECODING,
     Candidate,
     CandidateBase,
     ChatMessage,
+    Constraint,
     GenerateRequest,
     Generation,
     LoglikelihoodRequest,
@@ -20,10 +22,12 @@ from specboard.harness.candidates.registry import (
 )
 
 __all__ = [
+    "CONSTRAINED_DECODING",
     "Candidate",
     "CandidateBase",
     "CandidateSpecError",
     "ChatMessage",
+    "Constraint",
     "GenerateRequest",
     "Generation",
     "LoglikelihoodRequest",

@@ -35,11 +35,32 @@ class LoglikelihoodResult:
 
 
 @dataclass(frozen=True)
+class Constraint:
+    """A grammar the generated text must match, built by the task from the item's own inputs.
+
+    ``name`` identifies the grammar family and version (``bfcl-calls/1``) and is what a run's
+    protocol records; ``grammar`` is the grammar text in ``syntax`` (``lark``: the Lark
+    dialect of llguidance, with ``%json`` and regex lexemes). Candidates that honour
+    constraints list ``constrained_decoding`` in ``info().capabilities``; others ignore it.
+    """
+
+    name: str
+    grammar: str
+    syntax: str = "lark"
+
+
+CONSTRAINED_DECODING = "constrained_decoding"
+"""The capability a candidate lists in ``info().capabilities`` when it honours constraints."""
+
+
+@dataclass(frozen=True)
 class GenerateRequest:
     """Generate from ``prompt`` until a stop string or ``max_tokens``.
 
     ``temperature == 0`` is greedy; otherwise sampling is seeded by ``seed`` so repeats
-    are reproducible. The returned text never contains the stop string.
+    are reproducible. The returned text never contains the stop string. ``constraint``:
+    an optional grammar the text must match (ignored by candidates without the
+    ``constrained_decoding`` capability); a finished grammar ends the generation.
     """
 
     prompt: str
@@ -47,6 +68,7 @@ class GenerateRequest:
     max_tokens: int = 256
     temperature: float = 0.0
     seed: int | None = None
+    constraint: Constraint | None = None
 
 
 @dataclass(frozen=True)

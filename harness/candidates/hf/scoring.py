@@ -1,244 +1,54 @@
-"""A transformers candidate (``hf:DIR?dtype=bf16&threads=1&family=specialist``).
+"""Log-likelihood scoring of the transformers candidate (a mixin of :class:`HFCandidate`).
 
-What is ours and why: transformers gives the model, the tokenizer, the KV cache and
-``generate``; lm-eval's ``HFLM`` gives reference scoring but re-runs every multiple-choice
-context once per choice and materialises full-vocabulary logits. This module adds
+What is ours and why: lm-eval's ``HFLM`` re-runs every multiple-choice context once per
+choice and materialises full-vocabulary logits. Here
 
-- :func:`convert_gguf`: GGUF → HF directory once (``save_pretrained`` into the cache,
-  keyed by the GGUF sha256, built in a temporary directory and renamed, under a file
-  lock), because converting a GGUF costs 15-200 s and reloading the result costs < 1 s;
-- shared-context scoring: each distinct context is run once, its KV cache is repeated for
-  every continuation of that context (``Cache.reorder_cache`` = index_select on the batch
-  dimension), and only continuation tokens are run on top;
-- gathering only the needed log-probs: the final hidden states of the scored positions go
+- shared-context scoring: each distinct context is run once, either packed with all its
+  continuations into one row under a branch-shaped 4-D attention mask (:meth:`_score_tree`)
+  or with its KV cache repeated for every continuation (:meth:`_score_shared`,
+  ``Cache.reorder_cache`` = index_select on the batch dimension);
+- only the needed log-probs are gathered: the final hidden states of the scored positions go
   through the output head in row chunks, so at most ``chunk × vocab`` fp32 logits exist;
-- rolling log-likelihood with lm-eval's own window helpers (disjoint prediction windows).
+- rolling log-likelihood uses lm-eval's own window helpers (disjoint prediction windows).
 
 Tokenisation follows lm-eval exactly (trailing context spaces move to the continuation,
 continuation tokens = tokens(context+continuation) minus tokens(context), empty context →
 the prefix token), so log-likelihoods are comparable with ``HFLM``.
 
-Not handled: encoder-decoder models, multi-GPU, per-request seeds inside one sampled batch
-(sampled requests are batched only with requests of the same seed), contexts longer than
-the model's window (they are left-truncated, as lm-eval does).
+Not handled: contexts longer than the model's window are left-truncated, as lm-eval does.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
-import time
 from collections import defaultdict
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from specboard.harness.candidates.base import (
-    CandidateBase,
-    ChatMessage,
-    GenerateRequest,
-    Generation,
-    LoglikelihoodRequest,
-    LoglikelihoodResult,
-    SpecParts,
-    truncate_at_stop,
-)
-from specboard.harness.errors import InvalidInputError, UsageError
-from specboard.harness.results.schema import CandidateInfo
+from specboard.harness.candidates.base import LoglikelihoodRequest, LoglikelihoodResult
+from specboard.harness.candidates.hf.resources import LOGIT_CHUNK_ELEMENTS
 
-PROVENANCE_FILE = "specboard_provenance.json"
-CONVERSION_FILE = "specboard_conversion.json"
-DTYPES = {"fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16"}
 SHARED_ROWS = 4
 """Continuation rows per shared-context batch, per context slot: a batch runs ``batch_size``
 contexts, then up to ``SHARED_ROWS × batch_size`` (short) continuations on their cache."""
-LOGIT_CHUNK_ELEMENTS = 1 << 24  # at most 16 M fp32 logits (64 MB) alive at a time
 
 
-class GGUFMismatchError(InvalidInputError, RuntimeError):
-    """The GGUF file's sha256 differs from the manifest's ``model_sha256``."""
+class ScoringMixin:
+    """Scoring calls of :class:`~specboard.harness.candidates.hf.HFCandidate`.
 
-
-class ResourceLimitError(UsageError, ValueError):
-    """Settings that would exhaust CPU threads or memory; the message says what to change."""
-
-
-def _sha256_cached(path: Path) -> str:
-    from specboard.harness.data.cache import sha256_file
-
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if key not in _SHA_CACHE:
-        _SHA_CACHE[key] = sha256_file(path)
-    return _SHA_CACHE[key]
-
-
-_SHA_CACHE: dict[tuple[str, int, int], str] = {}
-
-
-def verified_gguf(artifact: str) -> tuple[Path, str]:
-    """The GGUF of a model artifact and its sha256, refused if it differs from the manifest."""
-    from specboard.harness.data.cache import get_artifact, model_path
-
-    art = get_artifact(artifact)
-    path = model_path(artifact)
-    sha = _sha256_cached(path)
-    if art.model_sha256 and sha != art.model_sha256:
-        raise GGUFMismatchError(
-            f"{path} has sha256 {sha}, but the manifest records {art.model_sha256} for "
-            f"{artifact!r}; refusing to load it. Run `specboard prefetch {artifact}` to re-fetch it."
-        )
-    return path, sha
-
-
-def convert_gguf(artifact: str) -> Path:
-    """Convert a model artifact's GGUF to an HF directory once; return that directory.
-
-    The directory is ``derived_dir("hf", <gguf sha256>)``; it holds fp32 safetensors (the
-    GGUF is dequantised to fp32 by transformers), the tokenizer, and
-    ``specboard_conversion.json`` recording the source and the measured conversion time.
+    Uses the candidate's ``model``, ``tokenizer``, ``vocab``, ``batch_size``, ``max_length``,
+    ``pad_id``, ``prefix_token_id``, ``_softcap`` and ``_window``.
     """
-    from filelock import FileLock
-    from specboard.harness.data.cache import derived_dir
 
-    gguf, sha = verified_gguf(artifact)
-    parent = derived_dir("hf")
-    out = parent / sha
-    if (out / CONVERSION_FILE).exists():
-        return out
-    with FileLock(str(parent / f".{sha}.lock")):
-        if (out / CONVERSION_FILE).exists():
-            return out
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+    model: Any
+    tokenizer: Any
+    vocab: int
+    batch_size: int
+    max_length: int
+    pad_id: int
+    prefix_token_id: int
+    _softcap: float | None
+    _window: int | None
 
-        t0 = time.perf_counter()
-        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        t_tok = time.perf_counter() - t0
-        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        t_load = time.perf_counter() - t0
-        # A GGUF-loaded model keeps its quantizer and refuses save_pretrained: its weights are
-        # already plain dequantised fp32 tensors, so dropping the quantizer loses nothing.
-        model.hf_quantizer = None
-        model.is_quantized = False
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        with tempfile.TemporaryDirectory(dir=parent, prefix=f".{sha[:12]}-") as tmp:
-            stage = Path(tmp) / "model"
-            tokenizer.save_pretrained(stage)  # before any use: it records truncation settings
-            model.save_pretrained(stage)
-            record = {
-                "artifact": artifact,
-                "gguf_file": gguf.name,
-                "gguf_sha256": sha,
-                "gguf_bytes": gguf.stat().st_size,
-                "tokenizer_convert_s": round(t_tok, 3),
-                "gguf_load_s": round(t_load, 3),
-                "convert_total_s": round(time.perf_counter() - t0, 3),
-            }
-            (stage / CONVERSION_FILE).write_text(json.dumps(record, indent=1))
-            if out.exists():  # an earlier partial directory (no record): replace it
-                shutil.rmtree(out)
-            os.replace(stage, out)
-        del model
-    return out
-
-
-def check_resources(threads: int, batch_size: int, max_length: int, vocab: int, hidden: int,
-                    layers: int, bytes_per_el: int, heads: int = 1) -> None:
-    """Refuse settings that oversubscribe the CPU or would not fit in available memory."""
-    ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if threads < 1 or threads > ncpu:
-        raise ResourceLimitError(f"threads={threads} but this machine offers {ncpu} CPU(s); use 1..{ncpu}")
-    # activations: a handful of hidden-size buffers per token per layer, plus one logits chunk
-    need = batch_size * max_length * hidden * bytes_per_el * 8 * 2 + batch_size * max_length * layers * hidden * bytes_per_el
-    need += LOGIT_CHUNK_ELEMENTS * 4 * 3 + batch_size * heads * max_length * max_length * 4  # attention scores
-    avail = _available_memory()
-    if avail is not None and need > 0.8 * avail:
-        raise ResourceLimitError(
-            f"batch_size={batch_size} × max_length={max_length} needs about {need / 2**30:.1f} GiB "
-            f"of activations but only {avail / 2**30:.1f} GiB is available; lower batch_size"
-        )
-
-
-def _available_memory() -> int | None:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
-class HFCandidate(CandidateBase):
-    """A causal LM from a local HF directory, scored and sampled through transformers."""
-
-    def __init__(self, path: str | Path, *, dtype: str = "bf16", threads: int | None = None,
-                 family: str = "specialist", name: str | None = None, batch_size: int = 16,
-                 max_length: int | None = None, revision: str | None = None,
-                 extra: dict[str, Any] | None = None):
-        import torch
-        from specboard.harness.runner.environment import default_threads
-        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
-        self.path = Path(path)
-        if not (self.path / "config.json").exists():
-            raise FileNotFoundError(f"{self.path} is not a transformers model directory (no config.json)")
-        if dtype not in DTYPES:
-            raise ValueError(f"dtype={dtype!r}; expected one of fp32, bf16")
-        self.dtype_name = DTYPES[dtype]
-        self.threads = int(threads) if threads else min(default_threads(), 2)
-        self.batch_size = int(batch_size)
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        self.family = family
-        self.name = name or f"hf:{self.path}"
-        self._revision = revision
-        self._extra = dict(extra or {})
-        config = AutoConfig.from_pretrained(str(self.path))
-        cfg = getattr(config, "text_config", None) or config
-        self.max_length = int(max_length or min(getattr(cfg, "max_position_embeddings", 2048) or 2048, 2048))
-        self.vocab = int(cfg.vocab_size)
-        check_resources(self.threads, self.batch_size, self.max_length, self.vocab, int(cfg.hidden_size),
-                        int(cfg.num_hidden_layers), 2 if self.dtype_name == "bfloat16" else 4,
-                        int(getattr(cfg, "num_attention_heads", 1) or 1))
-        t0 = time.perf_counter()
-        self.tokenizer = AutoTokenizer.from_pretrained(str(self.path))
-        self.model = AutoModelForCausalLM.from_pretrained(str(self.path), dtype=getattr(torch, self.dtype_name))
-        self.model.eval()
-        self.load_s = time.perf_counter() - t0
-        torch.set_num_threads(self.threads)
-        self._softcap = getattr(cfg, "final_logit_softcapping", None)
-        self._window = getattr(cfg, "sliding_window", None) if "sliding_attention" in (getattr(cfg, "layer_types", None) or []) else None
-        tok = self.tokenizer
-        self.prefix_token_id = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
-        self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        self.supports_chat_template = bool(getattr(tok, "chat_template", None))
-
-    # ------------------------------------------------------------------ identity
-    def info(self) -> CandidateInfo:
-        conv = _read_json(self.path / CONVERSION_FILE)
-        prov = _read_json(self.path / PROVENANCE_FILE)
-        revision = self._revision or conv.get("gguf_sha256")
-        if revision is None:
-            st = self.path / "model.safetensors"
-            revision = _sha256_cached(st) if st.exists() else None
-        weights = sum(p.stat().st_size for p in self.path.glob("*.safetensors"))
-        fields = {k: prov[k] for k in ("trainer", "corpus", "corpus_sha256", "tokens_seen", "step") if k in prov}
-        extra = {**self._extra, "load_s": round(self.load_s, 3), "threads": self.threads}
-        if conv:
-            extra["conversion"] = conv
-        if prov:
-            extra["provenance"] = prov
-        return CandidateInfo(
-            name=self.name, family=self.family, revision=revision,  # type: ignore[arg-type]
-            params=sum(p.numel() for p in self.model.parameters()),
-            bytes_on_disk=weights or None, dtype=DTYPES_SHORT[self.dtype_name], extra=extra, **fields,
-        )
-
-    # ------------------------------------------------------------------ tokenisation
     def _encode(self, text: str) -> list[int]:
         ids = self.tokenizer(text)["input_ids"]
         bos = self.tokenizer.bos_token
@@ -508,100 +318,3 @@ class HFCandidate(CandidateBase):
                     totals[windows[i][0]] += lp
         return totals
 
-    def generate(self, requests: Sequence[GenerateRequest]) -> list[Generation]:
-        import torch
-
-        out: list[Generation | None] = [None] * len(requests)
-        keyed: dict[tuple[float, int | None, int], list[int]] = defaultdict(list)
-        for i, r in enumerate(requests):
-            # a sampled request runs alone so that its text depends only on its own seed
-            keyed[(r.temperature, i if r.temperature > 0 else None, r.max_tokens)].append(i)
-        saved_side = self.tokenizer.padding_side
-        self.tokenizer.padding_side = "left"
-        try:
-            with torch.inference_mode():
-                for (temp, _, max_tokens), idx in keyed.items():
-                    for k in range(0, len(idx), self.batch_size):
-                        chunk = idx[k:k + self.batch_size]
-                        seed = requests[chunk[0]].seed
-                        for i, g in zip(chunk, self._generate_batch([requests[i] for i in chunk], temp, seed, max_tokens), strict=True):
-                            out[i] = g
-        finally:
-            self.tokenizer.padding_side = saved_side
-        return [g for g in out if g is not None]
-
-    def _generate_batch(self, reqs: list[GenerateRequest], temp: float, seed: int | None, max_tokens: int) -> list[Generation]:
-        import torch
-
-        if self.tokenizer.pad_token_id is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        enc = self.tokenizer([r.prompt for r in reqs], return_tensors="pt", padding=True)
-        n_in = enc["input_ids"].shape[1]
-        stops = sorted({s for r in reqs for s in r.stop if s})
-        kwargs: dict[str, Any] = {"max_new_tokens": max_tokens, "pad_token_id": self.pad_id}
-        if stops:
-            kwargs.update(stop_strings=stops, tokenizer=self.tokenizer)
-        if temp > 0:
-            torch.manual_seed(seed if seed is not None else 0)
-            kwargs.update(do_sample=True, temperature=temp, top_k=0, top_p=1.0)
-        else:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        seqs = self.model.generate(**enc, **kwargs)
-        gens = []
-        eos = self.tokenizer.eos_token_id
-        for r, row, m in zip(reqs, seqs[:, n_in:], enc["attention_mask"], strict=True):
-            toks = row.tolist()
-            hit_eos = eos in toks
-            if hit_eos:
-                toks = toks[:toks.index(eos)]
-            text = self.tokenizer.decode(toks, skip_special_tokens=True)
-            text, stopped = truncate_at_stop(text, r.stop)
-            reason = "stop" if stopped or hit_eos or len(toks) < max_tokens else "length"
-            gens.append(Generation(text=text, tokens_in=int(m.sum()), tokens_out=len(toks), finish_reason=reason))
-        return gens
-
-    def format_chat(self, messages: Sequence[ChatMessage], *, add_generation_prompt: bool = True) -> str:
-        if not self.supports_chat_template:
-            return super().format_chat(messages, add_generation_prompt=add_generation_prompt)
-        return self.tokenizer.apply_chat_template(
-            [{"role": m.role, "content": m.content} for m in messages],
-            tokenize=False, add_generation_prompt=add_generation_prompt,
-        )
-
-    def close(self) -> None:
-        import gc
-
-        self.model = None  # type: ignore[assignment]
-        gc.collect()
-
-
-DTYPES_SHORT = {"float32": "fp32", "bfloat16": "bf16"}
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-
-
-def candidate_kwargs(parts: SpecParts) -> dict[str, Any]:
-    """Common options of ``hf:`` and ``baseline:`` specs."""
-    kw: dict[str, Any] = {"dtype": parts.opt("dtype", "bf16")}
-    for key, cast in (("threads", int), ("batch_size", int), ("max_length", int)):
-        if key in parts.options:
-            try:
-                kw[key] = cast(parts.options[key])
-            except ValueError as exc:
-                raise ValueError(f"option {key}={parts.options[key]!r} is not an integer") from exc
-    return kw
-
-
-def from_spec(parts: SpecParts) -> HFCandidate:
-    """``hf:DIR?dtype=bf16&threads=1&family=specialist&batch_size=16``."""
-    path = Path(parts.target).expanduser()
-    if not path.is_dir():
-        raise FileNotFoundError(f"hf:{parts.target}: no such directory")
-    query = "&".join(f"{k}={v}" for k, v in sorted(parts.options.items()))
-    name = f"hf:{parts.target}" + (f"?{query}" if query else "")
-    return HFCandidate(path, family=parts.opt("family", "specialist"), name=name, **candidate_kwargs(parts))
