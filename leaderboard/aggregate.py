@@ -12,9 +12,12 @@ Rules (stated on the site too):
   metric rows (e.g. efficiency measurements) are not board runs.
 - A metric row's *primary* metric is the first metric written for its (run, task); tasks not
   listed in the run's ``protocol.tasks`` (``bfcl/overall`` ...) are *aggregates*.
-- Normalised score: min–max per (task, metric) across the candidates on the board,
-  best = 1 and worst = 0 (direction from ``higher_is_better``; all equal → 1); a suite's
-  score is the unweighted mean over its non-aggregate tasks' primary metrics.
+- Each suite shows one headline metric (:mod:`.headline`); there is no score across suites
+  (a composite of unrelated tasks misleads).
+- A specialist's *domain* suites: those whose runs read the data artifact its training
+  corpus came from (``CandidateInfo.corpus`` ``three@0.170.0:train`` → artifact ``three`` →
+  the suites whose ``protocol.data_sha256`` has ``three``); every other suite is *general*.
+- Training curves: only training runs with at least two evaluated steps.
 - Pareto front: a point is on it when no other point is at least as good on both axes and
   better on one (lower is better for params/bytes/RSS, higher for tokens/s).
 """
@@ -22,19 +25,16 @@ Rules (stated on the site too):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from specboard.harness.results.schema import RunRow
+from specboard.leaderboard.headline import Headline, headline_rows
 from specboard.leaderboard.load import Results
 
-NORMALISATION = (
-    "min–max per task across the candidates shown (best = 1, worst = 0, direction from the "
-    "metric's higher_is_better; all equal → 1), primary metric of each task; a suite's score "
-    "is the unweighted mean over its tasks (aggregate rows such as bfcl/overall excluded)"
-)
+FAMILY_ORDER = {"specialist": 0, "baseline": 1, "floor": 2, "mock": 3}
+
 COST_AXES: dict[str, tuple[str, bool]] = {
     # column -> (label, lower is better)
     "params": ("parameters", True),
@@ -58,6 +58,37 @@ def train_run_key(run: RunRow) -> str | None:
     return f"{scheme}:{head}" if target else head
 
 
+def _train_seconds(run: RunRow) -> float | None:
+    """Training seconds up to a checkpoint, where the trainer recorded them in ``extra``."""
+    extra = run.candidate.extra if isinstance(run.candidate.extra, dict) else {}
+    for k in ("train_seconds", "training_seconds", "elapsed_s", "wall_s"):
+        v = extra.get(k)
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
+            return float(v)
+    return None
+
+
+def corpus_artifact(corpus: str | None) -> str | None:
+    """``three@0.170.0:train`` → ``three`` (the data artifact a corpus was cut from)."""
+    if not corpus:
+        return None
+    return corpus.split(":", 1)[0].split("@", 1)[0] or None
+
+
+def suite_artifacts(results: Results) -> dict[str, set[str]]:
+    """Suite → names of the data artifacts its runs read (``protocol.data_sha256`` keys)."""
+    out: dict[str, set[str]] = {}
+    for r in results.runs:
+        out.setdefault(r.protocol.suite, set()).update(r.protocol.data_sha256)
+    return out
+
+
+def domain_suites(corpus: str | None, artifacts: dict[str, set[str]]) -> set[str]:
+    """The suites a model trained on ``corpus`` specialises in (see the module rules)."""
+    name = corpus_artifact(corpus)
+    return {s for s, names in artifacts.items() if name is not None and (name in names or name == s)}
+
+
 def runs_frame(results: Results) -> pd.DataFrame:
     """One row per run id (its last run row), in order of first appearance."""
     last: dict[str, tuple[int, RunRow]] = {}
@@ -72,13 +103,15 @@ def runs_frame(results: Results) -> pd.DataFrame:
             "run_id": run_id, "candidate": r.candidate.name, "family": r.candidate.family,
             "key": group or r.candidate.name, "train_run": group, "step": r.candidate.step,
             "tokens_seen": r.candidate.tokens_seen, "params": r.candidate.params,
+            "corpus": r.candidate.corpus, "train_seconds": _train_seconds(r),
             "bytes_on_disk": r.candidate.bytes_on_disk, "trainer": r.candidate.trainer,
             "suite": r.protocol.suite, "status": r.status,
             "started_at": r.started_at.isoformat(),
             "finished_at": r.finished_at.isoformat() if r.finished_at else None,
             "order": first[run_id],
         })
-    cols = ["run_id", "candidate", "family", "key", "train_run", "step", "tokens_seen", "params",
+    cols = ["run_id", "candidate", "family", "key", "train_run", "step", "tokens_seen", "corpus",
+            "train_seconds", "params",
             "bytes_on_disk", "trainer", "suite", "status", "started_at", "finished_at", "order"]
     df = pd.DataFrame.from_records(records, columns=cols)
     for c in ("step", "tokens_seen", "params", "bytes_on_disk"):
@@ -165,99 +198,50 @@ def latest_verdicts(verdicts: pd.DataFrame) -> pd.DataFrame:
     return overall.sort_values("order", kind="stable").groupby("run_id").tail(1).set_index("run_id")
 
 
-def _normalise(values: pd.Series, higher_is_better: bool) -> pd.Series:
-    best = values.max() if higher_is_better else values.min()
-    worst = values.min() if higher_is_better else values.max()
-    if not np.isfinite(best - worst) or best == worst:
-        return pd.Series(1.0, index=values.index)
-    return (values - worst) / (best - worst)
-
-
-@dataclass(frozen=True)
-class Headline:
-    """One overview column: a task's primary metric (or a suite aggregate)."""
-
-    suite: str
-    task: str
-    metric: str
-    higher_is_better: bool
-
-    @property
-    def id(self) -> str:
-        return f"{self.task}:{self.metric}"
-
-
-def headline_columns(board_metrics: pd.DataFrame) -> list[Headline]:
-    """Per suite: its aggregate rows if it has any, else every task's primary metric."""
-    out: list[Headline] = []
-    prim = board_metrics[board_metrics.primary]
-    for suite, g in prim.groupby("suite", sort=True):
-        chosen = g[g.is_aggregate] if g.is_aggregate.any() else g
-        for (task, metric), h in chosen.groupby(["task", "metric"], sort=True):
-            out.append(Headline(str(suite), str(task), str(metric), bool(h.higher_is_better.iloc[0])))
-    return out
-
-
-def normalised_scores(board_metrics: pd.DataFrame) -> pd.DataFrame:
-    """Per (key, task) normalised score of the primary metric, plus per-suite means."""
-    prim = board_metrics[board_metrics.primary & ~board_metrics.is_aggregate].copy()
-    prim["norm"] = np.nan
-    for _, g in prim.groupby(["task", "metric"], sort=True):
-        prim.loc[g.index, "norm"] = _normalise(g.value, bool(g.higher_is_better.iloc[0]))
-    return prim[["key", "suite", "task", "metric", "value", "norm"]].reset_index(drop=True)
-
-
-def overview_table(board_metrics: pd.DataFrame, board: pd.DataFrame, efficiency: pd.DataFrame,
-                   verdicts: pd.DataFrame, runs: pd.DataFrame) -> tuple[pd.DataFrame, list[Headline]]:
-    """Candidates × suites: headline values with intervals, normalised scores, size/speed, verdicts."""
-    heads = headline_columns(board_metrics)
-    keys = sorted(set(board.key))
-    rows: dict[str, dict[str, Any]] = {k: {"key": k} for k in keys}
+def overview_table(board_metrics: pd.DataFrame, board: pd.DataFrame,
+                   efficiency: pd.DataFrame) -> tuple[pd.DataFrame, list[Headline]]:
+    """One row per board key: family, size, speed and each suite's headline with its interval;
+    ordered specialists, baselines, floors (then by key)."""
+    values, heads = headline_rows(board_metrics)
+    rows: dict[str, dict[str, Any]] = {}
     for k, g in board.groupby("key", sort=True):
         last = g.sort_values(["started_at", "order"]).iloc[-1]
-        rows[str(k)].update(family=last.family, step=last.step, params=last.params,
-                            bytes_on_disk=last.bytes_on_disk, candidate=last.candidate)
-    for _, e in efficiency.iterrows():
-        if e.key in rows:
+        rows[str(k)] = {"key": str(k), "family": last.family, "step": last.step, "params": last.params,
+                        "bytes_on_disk": last.bytes_on_disk, "candidate": last.candidate,
+                        "corpus": last.corpus, "trainer": last.trainer}
+    for e in efficiency.to_dict("records"):
+        if e["key"] in rows:
             for c in ("params", "bytes_on_disk", "peak_rss_bytes", "tokens_per_s", "tokens_per_s_kind"):
-                if e[c] is not None and not (isinstance(e[c], float) and math.isnan(e[c])):
-                    rows[e.key][c] = e[c]
-    for h in heads:
-        sel = board_metrics[(board_metrics.task == h.task) & (board_metrics.metric == h.metric)]
-        for _, m in sel.iterrows():
-            rows[m.key].update({f"{h.id}|value": m.value, f"{h.id}|ci_low": m.ci_low,
-                                f"{h.id}|ci_high": m.ci_high, f"{h.id}|n": m.n,
-                                f"{h.id}|run_id": m.run_id})
-    norm = normalised_scores(board_metrics)
-    suites = sorted(set(board.suite))
-    for (k, suite), g in norm.groupby(["key", "suite"], sort=True):
-        rows[str(k)][f"norm|{suite}"] = float(g.norm.mean())
-    for k, g in norm.groupby("key", sort=True):
-        rows[str(k)]["norm|all"] = float(g.norm.mean())
-    latest = latest_verdicts(verdicts)
-    names = runs.set_index("run_id").candidate
-    for _, b in board.iterrows():
-        if b.run_id in latest.index:
-            v = latest.loc[b.run_id]
-            rows[b.key][f"verdict|{b.suite}"] = v.verdict
-            rows[b.key][f"verdict_vs|{b.suite}"] = names.get(v.baseline_run_id, v.baseline_run_id)
-    df = pd.DataFrame.from_records(list(rows.values())) if rows else pd.DataFrame(columns=["key"])
-    for col in ["family", "step", "params", "bytes_on_disk", "peak_rss_bytes", "tokens_per_s",
-                *(f"norm|{s}" for s in suites), "norm|all"]:
+                v = e[c]
+                if v is not None and not (isinstance(v, float) and math.isnan(v)):
+                    rows[e["key"]][c] = v
+    by_suite = {h.suite: h for h in heads}
+    for m in values.to_dict("records"):
+        h = by_suite[m["suite"]]
+        if m["key"] in rows:
+            rows[m["key"]].update({f"{h.id}|{c}": m[c] for c in ("value", "ci_low", "ci_high", "n", "run_id")})
+    cols = ["key", "family", "step", "params", "bytes_on_disk", "peak_rss_bytes", "tokens_per_s",
+            "tokens_per_s_kind", "candidate", "corpus", "trainer"]
+    df = pd.DataFrame.from_records(list(rows.values())) if rows else pd.DataFrame(columns=cols)
+    for col in cols:
         if col not in df.columns:
             df[col] = np.nan
     for col in df.columns:
         if col.endswith("|n"):
             df[col] = df[col].astype("Int64")
-    df = df.sort_values(["norm|all", "key"], ascending=[False, True], na_position="last", kind="stable")
+    df["_group"] = df.family.map(FAMILY_ORDER).fillna(9)
+    df = df.sort_values(["_group", "key"], kind="stable").drop(columns=["_group"])
     return df.reset_index(drop=True), heads
 
 
-def step_curves(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Every checkpoint's metrics per training run, one row per (run, task, metric, step)."""
-    trained = metrics[metrics.train_run.notna() & metrics.step.notna()]
+def step_curves(metrics: pd.DataFrame, *, min_steps: int = 2) -> pd.DataFrame:
+    """Every checkpoint's metrics per training run, one row per (run, task, metric, step);
+    only (training run, task, metric) curves with at least ``min_steps`` distinct steps."""
+    trained = metrics[metrics.train_run.notna() & metrics.step.notna() & (metrics.family != "mock")]
     trained = trained.sort_values(["started_at", "order"], kind="stable")
     trained = trained.groupby(["train_run", "task", "metric", "step"]).tail(1)
+    steps = trained.groupby(["train_run", "task", "metric"]).step.transform("nunique")
+    trained = trained[steps >= min_steps]
     return trained.sort_values(["train_run", "task", "metric", "step"]).reset_index(drop=True)
 
 

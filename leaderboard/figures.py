@@ -95,9 +95,12 @@ def task_bars(task: str, metric: str, rows: pd.DataFrame, higher_is_better: bool
 
 def step_figure(train_run: str, task: str, metric: str, curve: pd.DataFrame,
                 bands: pd.DataFrame, higher_is_better: bool) -> go.Figure:
-    """Metric against step (button: tokens seen), baselines as horizontal bands."""
+    """Metric against step (buttons: tokens seen, training seconds where recorded), baselines
+    and floors as horizontal bands (value dashed, interval shaded)."""
     steps = [int(s) for s in curve.step]
     tokens = [int(t) if pd.notna(t) else None for t in curve.tokens_seen]
+    seconds = [float(t) if pd.notna(t) else None for t in curve.train_seconds] \
+        if "train_seconds" in curve.columns else [None] * len(steps)
     up = [(_num(h) or v) - v for h, v in zip(curve.ci_high, curve.value, strict=True)]
     down = [v - (_num(lo) or v) for lo, v in zip(curve.ci_low, curve.value, strict=True)]
     fig = go.Figure(go.Scatter(
@@ -125,33 +128,53 @@ def step_figure(train_run: str, task: str, metric: str, curve: pd.DataFrame,
                    "args": [{"x": [steps]}, {"xaxis.title.text": "step"}]},
                   {"label": "x: tokens seen", "method": "update",
                    "args": [{"x": [tokens]}, {"xaxis.title.text": "tokens seen"}]},
-              ]}]
+              ] + ([{"label": "x: training seconds", "method": "update",
+                     "args": [{"x": [seconds]}, {"xaxis.title.text": "training seconds"}]}]
+                   if any(v is not None for v in seconds) else [])}]
     arrow = "↑" if higher_is_better else "↓"
     return _layout(fig, f"{train_run}: {task} — {metric} {arrow}", shapes=shapes, annotations=notes,
                    updatemenus=menus, xaxis_title="step", yaxis_title=esc(metric),
                    title_x=0.01, title_xanchor="left")
 
 
-def pareto_figure(head: Headline, axis: str, pts: pd.DataFrame) -> go.Figure:
-    """Quality against one cost axis; the Pareto front drawn as a line over its points."""
-    label, lower_better = COST_AXES[axis]
+def pareto_chart(head: Headline, points: dict[str, pd.DataFrame]) -> go.Figure:
+    """Quality against a cost axis chosen with the buttons (params, peak RSS, decode tokens/s);
+    the Pareto front of each axis drawn as a dotted line. ``points``: axis → pareto_points."""
     fig = go.Figure()
-    for family in sorted(set(pts.family)):
-        sel = pts[pts.family == family]
-        fig.add_trace(go.Scatter(
-            x=list(sel.x), y=list(sel.y), mode="markers+text", name=esc(family),
-            text=[esc(k) for k in sel.key], textposition="top center",
-            marker={"size": [14 if f else 9 for f in sel.front], "color": FAMILY_COLOURS.get(family, "#333"),
-                    "line": {"width": [2 if f else 0 for f in sel.front], "color": "#000"}},
-        ))
-    front = pts[pts.front].sort_values("x")
-    fig.add_trace(go.Scatter(x=list(front.x), y=list(front.y), mode="lines", name="Pareto front",
-                             line={"color": "#2ca02c", "width": 2, "dash": "dot"}))
-    arrow = "↑" if head.higher_is_better else "↓"
-    better = "left" if lower_better else "right"
-    return _layout(fig, f"{head.task} {head.metric} {arrow} vs {label} (better: {better})",
-                   xaxis={"title": {"text": label}, "type": "log" if axis != "tokens_per_s" else "linear"},
-                   yaxis_title=esc(head.metric), height=420)
+    axes = [a for a in ("params", "peak_rss_bytes", "tokens_per_s") if a in points and not points[a].empty]
+    groups: list[int] = []
+    for n, axis in enumerate(axes):
+        pts = points[axis]
+        start = len(fig.data)
+        for family in sorted(set(pts.family)):
+            sel = pts[pts.family == family]
+            fig.add_trace(go.Scatter(
+                x=list(sel.x), y=list(sel.y), mode="markers+text", name=esc(family), visible=n == 0,
+                text=[esc(k) for k in sel.key], textposition="top center", legendgroup=family,
+                marker={"size": [14 if f else 9 for f in sel.front], "color": FAMILY_COLOURS.get(family, "#333"),
+                        "line": {"width": [2 if f else 0 for f in sel.front], "color": "#000"}},
+            ))
+        front = pts[pts.front].sort_values("x")
+        fig.add_trace(go.Scatter(x=list(front.x), y=list(front.y), mode="lines", name="Pareto front",
+                                 visible=n == 0, line={"color": "#2ca02c", "width": 2, "dash": "dot"}))
+        groups.append(len(fig.data) - start)
+    buttons = []
+    for n, axis in enumerate(axes):
+        visible = [i == n for i, size in enumerate(groups) for _ in range(size)]
+        label, lower = COST_AXES[axis]
+        buttons.append({"label": f"x: {label}", "method": "update", "args": [
+            {"visible": visible},
+            {"xaxis.title.text": f"{label} (better: {'left' if lower else 'right'})",
+             "xaxis.type": "log" if axis != "tokens_per_s" else "linear"}]})
+    arrow = "↑ higher is better" if head.higher_is_better else "↓ lower is better"
+    first = COST_AXES[axes[0]] if axes else ("cost", True)
+    return _layout(fig, f"{head.task} {head.metric} ({arrow}) against cost", height=440,
+                   xaxis={"title": {"text": f"{first[0]} (better: {'left' if first[1] else 'right'})"},
+                          "type": "log" if axes and axes[0] != "tokens_per_s" else "linear"},
+                   yaxis_title=esc(head.metric),
+                   updatemenus=[{"type": "buttons", "direction": "right", "x": 1, "y": 1.02, "xanchor": "right",
+                                 "yanchor": "bottom", "buttons": buttons}] if len(axes) > 1 else [],
+                   title_x=0.01, title_xanchor="left")
 
 
 def compare_figure(title: str, tasks: list[dict[str, Any]]) -> go.Figure:

@@ -9,8 +9,9 @@ from one generation to the next.
 What :func:`fixture_rows` makes:
 
 - three candidates of three families: ``baseline:smollm2-135m`` (baseline),
-  ``eggroll:runs/three-small`` (specialist, trained here: four checkpoints at steps
-  100..400 with ``tokens_seen``), ``ngram:threejs-5`` (floor);
+  ``eggroll:runs/three-small`` (specialist trained on ``three@0.170.0:train``: ``checkpoints``
+  checkpoints at steps 100, 200, ... with ``tokens_seen`` and training seconds),
+  ``ngram:threejs-5`` (floor);
 - a specialist named ``<script>alert(1)</script>`` (the escaping test) and a ``mock``
   candidate (which the board must leave out by default);
 - two suites: ``bfcl`` (binary accuracy tasks plus a ``bfcl/overall`` aggregate) and
@@ -79,18 +80,22 @@ def _candidates() -> list[tuple[CandidateInfo, float]]:
     ]
 
 
-def _checkpoints() -> list[tuple[CandidateInfo, float]]:
+ARTIFACTS = {"bfcl": "bfcl-eval", "threejs": "three"}
+"""Suite → the data artifact its runs record in ``protocol.data_sha256`` (as the real suites do)."""
+
+
+def _checkpoints(n: int = 4) -> list[tuple[CandidateInfo, float]]:
     out = []
-    for i, step in enumerate((100, 200, 300, 400)):
+    for i, step in enumerate(range(100, 100 * n + 1, 100)):
         out.append((
             CandidateInfo(
                 name=f"eggroll:runs/three-small/ckpt.step{step}", family="specialist",
                 params=8_388_608, bytes_on_disk=8_400_000, dtype="int8", trainer="eggroll",
                 corpus="three@0.170.0:train", corpus_sha256=_sha("corpus"), step=step,
                 tokens_seen=step * 65_536, revision=_sha("egg", step),
-                extra={"train_run": "runs/three-small"},
+                extra={"train_run": "runs/three-small", "train_seconds": 30.0 * step / 100},
             ),
-            0.30 + 0.08 * i,
+            0.30 + 0.32 * i / max(1, n - 1),
         ))
     return out
 
@@ -104,7 +109,7 @@ def _run_row(info: CandidateInfo, suite: str, start: datetime, items: int) -> Ru
         candidate=info,
         protocol=Protocol(
             suite=suite, suite_version="1", tasks={t[0]: "1" for t in tasks},
-            data_sha256={suite: _sha("data", suite)}, seed=0, limit=items,
+            data_sha256={ARTIFACTS.get(suite, suite): _sha("data", suite)}, seed=0, limit=items,
             decoding={"temperature": 0.0, "max_tokens": 64},
         ),
         environment=Environment(git_sha="0" * 40, git_dirty=False,
@@ -185,11 +190,11 @@ def _verdicts(run: RunRow, base: RunRow, verdict: str, delta: float) -> list[Ver
     return rows
 
 
-def iter_fixture_rows(items: int = 40, *, output_len: int = 60) -> Iterator[BaseModel]:
+def iter_fixture_rows(items: int = 40, *, output_len: int = 60, checkpoints: int = 4) -> Iterator[BaseModel]:
     """Every row of the fixture, in the order a real results file would hold them."""
     t = T0
     runs: dict[tuple[str, str, int | None], RunRow] = {}
-    everyone = _candidates() + _checkpoints()
+    everyone = _candidates() + _checkpoints(checkpoints)
     for info, skill in everyone:
         for suite in SUITES:
             run = _run_row(info, suite, t, items)
@@ -204,20 +209,22 @@ def iter_fixture_rows(items: int = 40, *, output_len: int = 60) -> Iterator[Base
         yield eff_run
         yield _efficiency(eff_run, skill)
     base = runs[("baseline:smollm2-135m", "bfcl", None)]
-    final = runs[("eggroll:runs/three-small/ckpt.step400", "bfcl", 400)]
+    last = 100 * checkpoints
+    final = runs[(f"eggroll:runs/three-small/ckpt.step{last}", "bfcl", last)]
     yield from _verdicts(final, base, "INCONCLUSIVE", -0.01)  # an older gate run ...
     yield from _verdicts(final, base, "PASS", 0.05)  # ... superseded by the latest one
 
 
-def fixture_rows(items: int = 40, *, output_len: int = 60) -> list[BaseModel]:
+def fixture_rows(items: int = 40, *, output_len: int = 60, checkpoints: int = 4) -> list[BaseModel]:
     """:func:`iter_fixture_rows` as a list."""
-    return list(iter_fixture_rows(items, output_len=output_len))
+    return list(iter_fixture_rows(items, output_len=output_len, checkpoints=checkpoints))
 
 
-def write_fixture(path: str | Path, items: int = 40, *, output_len: int = 60) -> Path:
+def write_fixture(path: str | Path, items: int = 40, *, output_len: int = 60, checkpoints: int = 4) -> Path:
     """Write the fixture rows to a JSONL file (atomically, streamed) and return its path.
 
-    ``items`` per task: the file holds ``32 * items`` sample rows plus ~150 other rows.
+    ``items`` per task: the file holds ``4 * (4 + checkpoints) * items`` sample rows (two
+    suites of two tasks per candidate) plus ~40 other rows per candidate.
     """
     import os
     import tempfile
@@ -227,7 +234,7 @@ def write_fixture(path: str | Path, items: int = 40, *, output_len: int = 60) ->
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for row in iter_fixture_rows(items, output_len=output_len):
+            for row in iter_fixture_rows(items, output_len=output_len, checkpoints=checkpoints):
                 fh.write(dump_row(row) + "\n")
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
@@ -242,5 +249,5 @@ def candidate_names() -> dict[str, Any]:
     """Names of the fixture's candidates by role (for tests)."""
     return {
         "baseline": "baseline:smollm2-135m", "floor": "ngram:threejs-5", "xss": XSS_NAME,
-        "mock": "mock:perfect", "trained": [c.name for c, _ in _checkpoints()],
+        "mock": "mock:perfect", "trained": [c.name for c, _ in _checkpoints(4)],
     }

@@ -1,42 +1,198 @@
-"""Read result files for the site: every row validated, sample rows validated in bulk.
+"""Read result files for the site: the harness's one reader, samples kept as columns.
 
-Same contract as :func:`specboard.harness.results.store.read_rows` (same rows, same order within a
-kind, same ``path:line: reason`` errors, torn last lines reported) but about twice as fast
-on large files: lines that look like ``sample`` rows are validated in chunks by one
-pydantic ``validate_json`` call over a JSON array, and only when a chunk fails are its lines
-re-read one by one through the store's own :func:`~specboard.harness.results.schema.parse_row`
-(so errors read exactly as the store words them). Every other line goes through
-``parse_row`` directly. A test checks the equivalence with ``read_rows``.
+Rows come from :func:`specboard.harness.results.reader.scan` in ``columns`` mode (the same
+reader as :func:`specboard.harness.results.store.read_rows`, so the same rows and the same
+``path:line: reason`` errors; a test pins that). Run, metric, efficiency and verdict rows
+stay pydantic objects (they are few). Sample rows — nearly all of a large file — are kept
+only as the numpy columns the site needs (:class:`SampleColumns`: run, task, item, repeat,
+prompt hash, score, pass/fail, error, as integer codes into per-column vocabularies) plus
+where each row is in its file, so the few rows a page shows in full are re-read from disk
+(:meth:`SampleColumns.fetch`). That keeps 10M sample rows within ~40 bytes a row.
 
-Why by hand: the store reads line by line (one Python→Rust round trip per line), which
-costs ~15 µs a row; the bulk call is the whole speed-up, the rest is bookkeeping.
-Not handled: files that do not fit in memory (a results file is read whole).
+Not handled: a results file rewritten between the read and the build (re-read rows would
+not match; the site is built in one go right after reading).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+import numpy as np
+from pydantic import BaseModel
+from specboard.harness.results.reader import SampleBatch, read_lines, scan
 from specboard.harness.results.schema import (
     EfficiencyRow,
     MetricRow,
-    RowError,
     RunRow,
     SampleRow,
     VerdictRow,
-    parse_row,
 )
-from specboard.harness.results.store import LineError, StoreError
+from specboard.harness.results.store import LineError
 
-CHUNK = 20_000
-_SAMPLES = TypeAdapter(list[SampleRow])
-_SAMPLE_MARK = b'"kind":"sample"'
+CODED = ("run_id", "task", "item_id", "prompt_hash", "error")
+"""String columns kept as int32 codes into a vocabulary (``-1`` = null)."""
+
+
+class _Vocab:
+    def __init__(self) -> None:
+        self.codes: dict[str, int] = {}
+        self.values: list[str] = []
+
+    def code(self, value: str | None) -> int:
+        if value is None:
+            return -1
+        c = self.codes.get(value)
+        if c is None:
+            c = self.codes[value] = len(self.values)
+            self.values.append(value)
+        return c
+
+    def encode(self, column: Any) -> np.ndarray:
+        """An arrow string column as codes (dictionary-encoded by arrow, then mapped)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        enc = pc.dictionary_encode(column).combine_chunks() if isinstance(column, pa.ChunkedArray) \
+            else pc.dictionary_encode(column)
+        mapping = np.array([self.code(v) for v in enc.dictionary.to_pylist()] + [-1], dtype=np.int32)
+        idx = enc.indices.fill_null(len(mapping) - 1).to_numpy(zero_copy_only=False)
+        return mapping[idx]
+
+
+@dataclass
+class SampleColumns:
+    """Every sample row as columns, in input order (see the module docstring)."""
+
+    cols: dict[str, np.ndarray] = field(default_factory=dict)
+    vocab: dict[str, list[str]] = field(default_factory=dict)
+    segments: list[tuple[str, int, int]] = field(default_factory=list)
+    """(path, byte offset, first line) of each bulk-read batch; rows point at them."""
+    objects: dict[int, SampleRow] = field(default_factory=dict)
+    """Rows read one by one (non-canonical lines), by row index."""
+
+    def __len__(self) -> int:
+        return len(self.cols.get("score", ()))
+
+    def of_run(self, run_id: str) -> np.ndarray:
+        """Row indices of one run, in input order."""
+        index = self.__dict__.get("_runs")
+        if index is None:  # one stable sort, then each run is a slice of it
+            codes = self.cols.get("run_id", np.zeros(0, dtype=np.int32))
+            order = np.argsort(codes, kind="stable")
+            bounds = np.searchsorted(codes[order], np.arange(len(self.vocab.get("run_id", [])) + 1))
+            index = self.__dict__["_runs"] = (order, bounds,
+                                              {v: i for i, v in enumerate(self.vocab.get("run_id", []))})
+        order, bounds, codes_of = index
+        c = codes_of.get(run_id)
+        if c is None:
+            return np.zeros(0, dtype=np.int64)
+        return order[bounds[c]:bounds[c + 1]]
+
+    def counts(self) -> dict[str, int]:
+        """Sample rows per run id."""
+        n = np.bincount(self.cols["run_id"], minlength=len(self.vocab["run_id"])) if len(self) else []
+        return {v: int(c) for v, c in zip(self.vocab.get("run_id", []), n, strict=False)}
+
+    def strings(self, name: str, rows: np.ndarray) -> list[str | None]:
+        values = self.vocab[name]
+        return [values[c] if c >= 0 else None for c in self.cols[name][rows].tolist()]
+
+    def light_rows(self, rows: np.ndarray) -> list[SampleRow]:
+        """The rows as :class:`SampleRow` objects carrying only what pairing and the gate's
+        statistics read (no output, hashes but the prompt's): cheap, never shown."""
+        get = {n: self.strings(n, rows) for n in CODED}
+        score = self.cols["score"][rows].tolist()
+        passed = self.cols["passed"][rows].tolist()
+        repeat = self.cols["repeat"][rows].tolist()
+        out = []
+        for i in range(len(rows)):
+            p = passed[i]
+            out.append(SampleRow.model_construct(
+                run_id=get["run_id"][i], task=get["task"][i], item_id=get["item_id"][i],
+                repeat=repeat[i], item_hash="", prompt_hash=get["prompt_hash"][i],
+                score=None if score[i] != score[i] else score[i],
+                passed=None if p < 0 else bool(p), error=get["error"][i]))
+        return out
+
+    def fetch(self, rows: Sequence[int]) -> list[SampleRow]:
+        """The full rows (outputs, hashes, extra), re-read from their files, in ``rows`` order."""
+        got: dict[int, SampleRow] = {}
+        wanted: dict[str, list[tuple[int, int, int, int]]] = {}
+        seg, line = self.cols["segment"], self.cols["line"]
+        for r in rows:
+            if r in self.objects:
+                got[r] = self.objects[r]
+                continue
+            path, offset, first = self.segments[int(seg[r])]
+            wanted.setdefault(path, []).append((offset, first, int(line[r]), r))
+        for path, items in wanted.items():
+            read = read_lines(path, [(o, f, ln) for o, f, ln, _ in items])
+            for _, _, ln, r in items:
+                row = read.get(ln)
+                if not isinstance(row, SampleRow):
+                    raise RuntimeError(f"{path}:{ln}: changed since it was read; rebuild the site")
+                got[r] = row
+        return [got[r] for r in rows]
+
+
+class _SampleBuilder:
+    def __init__(self) -> None:
+        self.vocab = {n: _Vocab() for n in CODED}
+        self.parts: dict[str, list[np.ndarray]] = {n: [] for n in (*CODED, "repeat", "score", "passed",
+                                                                   "segment", "line")}
+        self.segments: list[tuple[str, int, int]] = []
+        self.objects: dict[int, SampleRow] = {}
+        self.n = 0
+
+    def batch(self, b: SampleBatch) -> None:
+        t = b.table
+        n = t.num_rows
+        for name in CODED:
+            self.parts[name].append(self.vocab[name].encode(t[name]))
+        self.parts["repeat"].append(t["repeat"].to_numpy().astype(np.int32))
+        self.parts["score"].append(t["score"].to_numpy(zero_copy_only=False).astype(np.float64))
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        passed = pc.cast(t["passed"], pa.int8())
+        self.parts["passed"].append(pc.fill_null(passed, -1).to_numpy().astype(np.int8))
+        self.parts["segment"].append(np.full(n, len(self.segments), dtype=np.int32))
+        self.parts["line"].append(_lines(b, n))
+        self.segments.append((b.path, b.byte_start, b.first_line))
+        self.n += n
+
+    def row(self, r: SampleRow) -> None:
+        for name in CODED:
+            self.parts[name].append(np.array([self.vocab[name].code(getattr(r, name))], dtype=np.int32))
+        self.parts["repeat"].append(np.array([r.repeat], dtype=np.int32))
+        self.parts["score"].append(np.array([np.nan if r.score is None else r.score]))
+        self.parts["passed"].append(np.array([-1 if r.passed is None else int(r.passed)], dtype=np.int8))
+        self.parts["segment"].append(np.array([-1], dtype=np.int32))
+        self.parts["line"].append(np.array([-1], dtype=np.int64))
+        self.objects[self.n] = r
+        self.n += 1
+
+    def build(self) -> SampleColumns:
+        dtypes = {"repeat": np.int32, "score": np.float64, "passed": np.int8, "segment": np.int32,
+                  "line": np.int64}
+        cols = {name: np.concatenate(parts) if parts else np.zeros(0, dtype=dtypes.get(name, np.int32))
+                for name, parts in self.parts.items()}
+        self.parts.clear()
+        return SampleColumns(cols=cols, vocab={n: v.values for n, v in self.vocab.items()},
+                             segments=self.segments, objects=self.objects)
+
+
+def _lines(b: SampleBatch, n: int) -> np.ndarray:
+    """Line number of each row of a batch (consecutive unless rows were dropped)."""
+    base = np.arange(b.first_line, b.first_line + n, dtype=np.int64)
+    if not b.dropped:
+        return base
+    gone = np.array(sorted(b.dropped), dtype=np.int64)
+    full = np.arange(b.first_line, b.first_line + n + len(gone), dtype=np.int64)
+    return np.setdiff1d(full, b.first_line + gone, assume_unique=True)
 
 
 @dataclass
@@ -44,20 +200,12 @@ class Results:
     """Rows of every kind read from the input files, in file order per kind."""
 
     runs: list[RunRow] = field(default_factory=list)
-    samples: list[SampleRow] = field(default_factory=list)
+    samples: SampleColumns = field(default_factory=SampleColumns)
     metrics: list[MetricRow] = field(default_factory=list)
     efficiency: list[EfficiencyRow] = field(default_factory=list)
     verdicts: list[VerdictRow] = field(default_factory=list)
     errors: list[LineError] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
-
-    def add(self, row: BaseModel) -> None:
-        kind = getattr(row, "kind", None)
-        bucket: list[Any] = {
-            "run": self.runs, "sample": self.samples, "metric": self.metrics,
-            "efficiency": self.efficiency, "verdict": self.verdicts,
-        }[str(kind)]
-        bucket.append(row)
 
     @property
     def n_rows(self) -> int:
@@ -65,82 +213,26 @@ class Results:
                 + len(self.efficiency) + len(self.verdicts))
 
 
-def _slow_line(path: str, lineno: int, raw: bytes, terminated: bool) -> tuple[BaseModel | None, LineError | None]:
-    """One line through the store's parser, worded exactly like ``read_rows``."""
-    text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-    reason: str | None = None
-    row: BaseModel | None = None
-    try:
-        row = parse_row(json.loads(text))
-    except json.JSONDecodeError as exc:
-        reason = f"invalid JSON ({exc.msg} at column {exc.colno})"
-    except RowError as exc:
-        reason = str(exc)
-    if reason is None and not terminated:
-        reason = "torn last line (no newline: a writer stopped mid-line)"
-    if reason is not None:
-        if not terminated and "torn" not in reason:
-            reason = f"torn last line: {reason}"
-        return None, LineError(path, lineno, reason)
-    return row, None
-
-
-def _flush_samples(path: str, chunk: list[tuple[int, bytes]], out: Results, strict: bool) -> None:
-    if not chunk:
-        return
-    try:
-        rows = _SAMPLES.validate_json(b"[" + b",".join(raw for _, raw in chunk) + b"]")
-    except (ValidationError, ValueError):
-        rows = None
-    if rows is not None:
-        out.samples.extend(rows)
-        return
-    for lineno, raw in chunk:  # something is wrong in this chunk: find it line by line
-        row, err = _slow_line(path, lineno, raw, True)
-        if err is not None:
-            if strict:
-                raise StoreError([err])
-            out.errors.append(err)
-        elif row is not None:
-            out.add(row)
-
-
 def read_results(paths: Sequence[str | os.PathLike[str]], *, strict: bool = False) -> Results:
     """Read and validate every row of ``paths`` (see the module docstring)."""
     out = Results(files=[str(p) for p in paths])
-    for p in paths:
-        path = str(p)
-        if not os.path.exists(path):
-            err = LineError(path, 0, "file not found")
-            if strict:
-                raise StoreError([err])
-            out.errors.append(err)
-            continue
-        data = Path(path).read_bytes()
-        lines = data.split(b"\n")
-        last_terminated = data.endswith(b"\n") or not data
-        if lines and lines[-1] == b"":
-            lines.pop()
-        chunk: list[tuple[int, bytes]] = []
-        for i, raw in enumerate(lines):
-            lineno = i + 1
-            terminated = i < len(lines) - 1 or last_terminated
-            if not raw.strip():
-                continue
-            if terminated and _SAMPLE_MARK in raw:
-                chunk.append((lineno, raw))
-                if len(chunk) >= CHUNK:
-                    _flush_samples(path, chunk, out, strict)
-                    chunk = []
-                continue
-            _flush_samples(path, chunk, out, strict)  # keep the order of kinds stable
-            chunk = []
-            row, err = _slow_line(path, lineno, raw, terminated)
-            if err is not None:
-                if strict:
-                    raise StoreError([err])
-                out.errors.append(err)
-            elif row is not None:
-                out.add(row)
-        _flush_samples(path, chunk, out, strict)
+    samples = _SampleBuilder()
+    buckets: dict[str, list[Any]] = {"run": out.runs, "metric": out.metrics,
+                                     "efficiency": out.efficiency, "verdict": out.verdicts}
+    for item in scan(paths, mode="columns", strict=strict):
+        if isinstance(item, LineError):
+            out.errors.append(item)
+        elif isinstance(item, SampleBatch):
+            samples.batch(item)
+        else:
+            for row in item:
+                _add(row, samples, buckets)
+    out.samples = samples.build()
     return out
+
+
+def _add(row: BaseModel, samples: _SampleBuilder, buckets: dict[str, list[Any]]) -> None:
+    if isinstance(row, SampleRow):
+        samples.row(row)
+    else:
+        buckets[str(getattr(row, "kind", ""))].append(row)

@@ -7,7 +7,6 @@ templates stay dumb loops; all text goes through jinja's autoescape.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +41,8 @@ class Frames:
     efficiency: pd.DataFrame
     verdicts: pd.DataFrame
     excluded_mock: int = 0
-    samples_by_run: dict[str, list[Any]] = field(default_factory=dict)
+    sample_counts: dict[str, int] = field(default_factory=dict)
+    artifacts: dict[str, set[str]] = field(default_factory=dict)
 
 
 def frames(results: Results, *, include_mock: bool) -> Frames:
@@ -50,14 +50,12 @@ def frames(results: Results, *, include_mock: bool) -> Frames:
     metrics = agg.metrics_frame(results, runs)
     board = agg.board_runs(runs, metrics, include_mock=include_mock)
     all_board = agg.board_runs(runs, metrics, include_mock=True)
-    by_run: dict[str, list[Any]] = {}
-    for s in results.samples:
-        by_run.setdefault(s.run_id, []).append(s)
     return Frames(
         results=results, runs=runs, metrics=metrics, board=board,
         board_metrics=metrics[metrics.run_id.isin(set(board.run_id))].reset_index(drop=True),
         efficiency=agg.efficiency_frame(results, runs), verdicts=agg.verdicts_frame(results),
-        excluded_mock=len(set(all_board.key) - set(board.key)), samples_by_run=by_run,
+        excluded_mock=len(set(all_board.key) - set(board.key)), sample_counts=results.samples.counts(),
+        artifacts=agg.suite_artifacts(results),
     )
 
 
@@ -74,55 +72,63 @@ def _figure(fig_id: str, fig: Any) -> dict[str, str]:
     return {"id": f"fig-{fig_id}", "json": figs.figure_json(fig)}
 
 
+HOW_TO_READ = ("One row per candidate, grouped: specialists, general baselines, the n-gram floor. Each suite "
+               "column is that suite's headline metric (↑ higher is better, ↓ lower is better) with its 95% "
+               "interval in brackets; suites measure different things, so there is no combined score. "
+               "Click a header to sort (within each group); a value links to its run.")
+
+
 def overview(f: Frames) -> tuple[dict[str, Any], Any]:
-    table, heads = agg.overview_table(f.board_metrics, f.board, f.efficiency, f.verdicts, f.runs)
-    suites = sorted(set(f.board.suite))
-    header = ["#", "Candidate", "Family", "Score (all)"] + [f"Score {s}" for s in suites]
-    header += [f"Gate {s}" for s in suites]
-    header += ["Step", "Params", "Bytes", "Peak RSS", "Tokens/s"]
-    header += [f"{h.task} {h.metric} {'↑' if h.higher_is_better else '↓'}" for h in heads]
-    rows = []
-    for i, r in enumerate(table.to_dict("records"), start=1):
-        cells = [cell(i), cell(r["key"]), cell(r.get("family"), cls=f"fam-{r.get('family')}")]
-        for s in ["all", *suites]:
-            v = r.get(f"norm|{s}")
-            cells.append(cell(num(v, 3), v))
-        for s in suites:
-            v = r.get(f"verdict|{s}")
-            vs = r.get(f"verdict_vs|{s}")
-            cells.append(cell(f"{v} vs {vs}" if isinstance(v, str) else "—", v,
-                              cls=f"verdict-{v}" if isinstance(v, str) else ""))
-        kind = r.get("tokens_per_s_kind")
-        cells += [cell(num(r.get("step")), r.get("step")), cell(count(r.get("params")), r.get("params")),
-                  cell(size(r.get("bytes_on_disk")), r.get("bytes_on_disk")),
-                  cell(size(r.get("peak_rss_bytes")), r.get("peak_rss_bytes")),
-                  cell(num(r.get("tokens_per_s")) + (f" ({kind})" if isinstance(kind, str) else ""),
-                       r.get("tokens_per_s"))]
-        for h in heads:
-            v = r.get(f"{h.id}|value")
-            run = r.get(f"{h.id}|run_id")
-            text = "—" if py(v) is None else f"{num(v)} {interval(r.get(f'{h.id}|ci_low'), r.get(f'{h.id}|ci_high'))}"
-            cells.append(cell(text, v, run_href(run) if isinstance(run, str) else None))
-        rows.append(cells)
-    latest = _latest_gate(f)
-    ctx = {"header": header, "rows": rows, "normalisation": agg.NORMALISATION,
-           "excluded_mock": f.excluded_mock, "latest_gate": latest, "suites": suites}
-    data = {"columns": [h.__dict__ for h in heads], "rows": records(table),
-            "normalisation": agg.NORMALISATION, "latest_gate": latest}
+    table, heads = agg.overview_table(f.board_metrics, f.board, f.efficiency)
+    header = [{"text": "Candidate"}, {"text": "Family"}]
+    header += [{"text": h.label, "suite": h.suite} for h in heads]
+    header += [{"text": "Params"}, {"text": "Bytes"}, {"text": "Peak RSS"}, {"text": "Decode tokens/s"}]
+    groups: list[dict[str, Any]] = []
+    for _group, g in table.groupby(table.family.map(agg.FAMILY_ORDER).fillna(9), sort=True):
+        rows = []
+        for r in g.to_dict("records"):
+            step = py(r.get("step"))
+            cells = [cell(r["key"] + (f" (step {step:,})" if step is not None else ""), r["key"]),
+                     cell(r.get("family"), cls=f"fam-{r.get('family')}")]
+            for h in heads:
+                v = r.get(f"{h.id}|value")
+                run = r.get(f"{h.id}|run_id")
+                text = "—" if py(v) is None else f"{num(v)} {interval(r.get(f'{h.id}|ci_low'), r.get(f'{h.id}|ci_high'))}"
+                c = cell(text, v, run_href(run) if isinstance(run, str) else None)
+                c["suite"] = h.suite
+                cells.append(c)
+            kind = r.get("tokens_per_s_kind")
+            tps = num(r.get("tokens_per_s")) + (f" ({kind})" if isinstance(kind, str) and kind != "decode" else "")
+            cells += [cell(count(r.get("params")), r.get("params")),
+                      cell(size(r.get("bytes_on_disk")), r.get("bytes_on_disk")),
+                      cell(size(r.get("peak_rss_bytes")), r.get("peak_rss_bytes")),
+                      cell(tps, r.get("tokens_per_s"))]
+            rows.append({"family": r.get("family"), "cells": cells})
+        groups.append({"family": str(g.family.iloc[0]), "rows": rows})
+    latest = latest_gate(f)
+    ctx = {"header": header, "groups": groups, "how_to_read": HOW_TO_READ, "excluded_mock": f.excluded_mock,
+           "latest_gate": latest, "suites": [h.suite for h in heads],
+           "families": [g["family"] for g in groups]}
+    data = {"columns": [{**h.__dict__, "label": h.label} for h in heads], "rows": records(table),
+            "how_to_read": HOW_TO_READ, "latest_gate": latest}
     return ctx, data
 
 
-def _latest_gate(f: Frames) -> dict[str, Any] | None:
+def latest_gate(f: Frames) -> dict[str, Any] | None:
+    """The last gate run in the input: counts per verdict, the decision, its tasks."""
     overall = f.verdicts[f.verdicts.task == "__overall__"].sort_values("order", kind="stable")
     if overall.empty:
         return None
     v = overall.iloc[-1]
     names = f.runs.set_index("run_id").candidate
     tasks = f.verdicts[(f.verdicts.run_id == v.run_id) & (f.verdicts.baseline_run_id == v.baseline_run_id)
-                       & (f.verdicts.task != "__overall__")]
+                       & (f.verdicts.task != "__overall__") & (f.verdicts.order < v.order)]
     tasks = tasks.sort_values("order", kind="stable").groupby("task").tail(1).sort_values("task")
-    return {"run_id": v.run_id, "baseline_run_id": v.baseline_run_id, "verdict": v.verdict,
-            "candidate": names.get(v.run_id, v.run_id), "baseline": names.get(v.baseline_run_id, v.baseline_run_id),
+    counts = {k: int((tasks.verdict == k).sum()) for k in ("PASS", "FAIL", "INCONCLUSIVE")}
+    suite = f.runs.set_index("run_id").suite.get(v.run_id)
+    return {"run_id": v.run_id, "baseline_run_id": v.baseline_run_id, "verdict": v.verdict, "counts": counts,
+            "suite": suite, "candidate": names.get(v.run_id, v.run_id),
+            "baseline": names.get(v.baseline_run_id, v.baseline_run_id),
             "href": run_href(v.run_id), "baseline_href": run_href(v.baseline_run_id),
             "tasks": records(tasks, ["task", "verdict", "metric", "delta", "ci_low", "ci_high", "margin",
                                      "method", "n_pairs", "reason"])}
@@ -153,6 +159,7 @@ def by_step(f: Frames) -> tuple[dict[str, Any], Any]:
     groups = []
     for train_run, g in curves.groupby("train_run", sort=True):
         ck = g.drop_duplicates("run_id")[["step", "tokens_seen", "run_id", "candidate"]].sort_values(["step", "run_id"])
+        ck = ck.drop_duplicates(["step", "run_id"])
         checkpoints = [[cell(num(r["step"]), r["step"]), cell(num(r["tokens_seen"]), r["tokens_seen"]),
                         cell(r["candidate"]), cell(r["run_id"], href=run_href(r["run_id"]))]
                        for r in ck.to_dict("records")]
@@ -163,55 +170,43 @@ def by_step(f: Frames) -> tuple[dict[str, Any], Any]:
                                    bool(c.higher_is_better.iloc[0]))
             figures.append(_figure(f"step-{slug(f'{train_run}:{task}:{metric}')}", fig))
         groups.append({"train_run": train_run, "checkpoints": checkpoints, "figures": figures})
-    cols = ["train_run", "candidate", "run_id", "step", "tokens_seen", "task", "metric", "value",
-            "ci_low", "ci_high", "n", "higher_is_better"]
-    return {"groups": groups}, records(curves, cols)
+    cols = ["train_run", "candidate", "run_id", "step", "tokens_seen", "train_seconds", "task", "metric",
+            "value", "ci_low", "ci_high", "n", "higher_is_better"]
+    single = sorted(set(f.metrics[f.metrics.train_run.notna()].train_run) - set(curves.train_run))
+    return {"groups": groups, "single": single}, records(curves, cols)
 
 
-def pareto(f: Frames, chosen: list[str] | None) -> tuple[dict[str, Any], Any]:
-    table, heads = agg.overview_table(f.board_metrics, f.board, f.efficiency, f.verdicts, f.runs)
-    if chosen:
-        known = {h.id: h for h in heads}
-        for spec in chosen:
-            task, _, metric = spec.partition(":")
-            sel = f.board_metrics[(f.board_metrics.task == task) & (f.board_metrics.metric == metric)]
-            if sel.empty:
-                raise ValueError(f"--pareto-metric {spec!r}: no such TASK:METRIC in the board")
-            known.setdefault(spec, agg.Headline(str(sel.suite.iloc[0]), task, metric, bool(sel.higher_is_better.iloc[0])))
-        heads = [known[s] for s in chosen]
-        table, _ = _overview_with(f, heads)
-    sections, data = [], []
+def specialists_page(f: Frames, comparisons: list[dict[str, Any]]) -> tuple[dict[str, Any], Any]:
+    """Specialist vs baseline: one Pareto chart per domain headline, then per specialist the
+    domain and general Δ against each baseline with the cost ratios (:mod:`.specialists`)."""
+    from specboard.leaderboard import specialists as sp
+
+    table, heads = agg.overview_table(f.board_metrics, f.board, f.efficiency)
+    by_pair = {(c["candidate_run"], c["baseline_run"]): c for c in comparisons}
+    sections = sp.build(table, f.board, heads, f.artifacts, by_pair)
+    domains = sorted({d for s in sections for d in s["domain"]})
+    charts, points_data = [], []
     for h in heads:
-        plots = []
-        for axis in agg.COST_AXES:
-            pts = agg.pareto_points(table, h, axis)
-            data += [{"task": h.task, "metric": h.metric, "axis": axis, **p} for p in records(pts)]
-            if pts.empty:
-                plots.append({"axis": agg.COST_AXES[axis][0], "figure": None})
-                continue
-            fig = figs.pareto_figure(h, axis, pts)
-            plots.append({"axis": agg.COST_AXES[axis][0], "figure": _figure(f"pareto-{slug(h.id + axis)}", fig),
-                          "front": [str(k) for k in pts[pts.front].key]})
-        sections.append({"head": h, "plots": plots})
-    return {"sections": sections}, data
-
-
-def _overview_with(f: Frames, heads: list[agg.Headline]) -> tuple[pd.DataFrame, list[agg.Headline]]:
-    """Overview table with extra metric columns for explicitly chosen Pareto metrics."""
-    table, _ = agg.overview_table(f.board_metrics, f.board, f.efficiency, f.verdicts, f.runs)
-    for h in heads:
-        if f"{h.id}|value" in table.columns:
+        if h.suite not in domains:
             continue
-        sel = f.board_metrics[(f.board_metrics.task == h.task) & (f.board_metrics.metric == h.metric)]
-        table[f"{h.id}|value"] = table.key.map(dict(zip(sel.key, sel.value, strict=True)))
-    return table, heads
+        points = {axis: agg.pareto_points(table, h, axis) for axis in ("params", "peak_rss_bytes", "tokens_per_s")}
+        points_data += [{"task": h.task, "metric": h.metric, "axis": a, **p}
+                        for a, pts in points.items() for p in records(pts)]
+        if any(not p.empty for p in points.values()):
+            charts.append({"head": h, "label": h.label,
+                           "figure": _figure(f"pareto-{slug(h.id)}", figs.pareto_chart(h, points)),
+                           "front": {agg.COST_AXES[a][0]: [str(k) for k in p[p.front].key]
+                                     for a, p in points.items() if not p.empty}})
+    ctx = {"charts": charts, "sections": sections}
+    data = {"sections": sections, "pareto": points_data}
+    return ctx, data
 
 
 def runs_index(f: Frames) -> tuple[dict[str, Any], Any]:
     on_board = set(f.board.run_id)
     rows = []
-    for r in f.runs.sort_values(["started_at", "order"]).to_dict("records"):
-        n = len(f.samples_by_run.get(r["run_id"], []))
+    for r in f.runs.sort_values(["started_at", "order"], ascending=False).to_dict("records"):
+        n = f.sample_counts.get(r["run_id"], 0)
         rows.append([cell(r["run_id"], href=run_href(r["run_id"])), cell(r["candidate"]),
                      cell(r["family"], cls=f"fam-{r['family']}"), cell(r["suite"]), cell(r["status"]),
                      cell(num(r["step"]), r["step"]), cell(r["started_at"]), cell(num(n), n),
@@ -220,20 +215,31 @@ def runs_index(f: Frames) -> tuple[dict[str, Any], Any]:
     return {"header": header, "rows": rows}, records(f.runs.drop(columns=["order"]))
 
 
+def shown_samples(f: Frames, run_id: str, max_samples: int) -> tuple[list[Any], int]:
+    """(full rows shown, total): per task, the first rows in input order, ``max_samples`` in all."""
+    cols = f.results.samples
+    rows = cols.of_run(run_id)
+    if not rows.size or max_samples <= 0:
+        return [], int(rows.size)
+    tasks = cols.cols["task"][rows]
+    codes = sorted(set(tasks.tolist()))
+    per = max(1, max_samples // len(codes))
+    picked = sorted(int(i) for c in codes for i in rows[tasks == c][:per])[:max_samples]
+    return cols.fetch(picked), int(rows.size)
+
+
 def run_page(f: Frames, run_id: str, max_samples: int) -> tuple[dict[str, Any], Any]:
     run = [r for r in f.results.runs if r.run_id == run_id][-1]
     metrics = f.metrics[f.metrics.run_id == run_id]
-    samples = sorted(f.samples_by_run.get(run_id, []), key=lambda s: (s.task, s.item_id, s.repeat))
-    shown = samples[:max_samples]
+    shown, total = shown_samples(f, run_id, max_samples)
     eff = [e.model_dump(mode="json") for e in f.results.efficiency if e.run_id == run_id]
     verdicts = f.verdicts[(f.verdicts.run_id == run_id) | (f.verdicts.baseline_run_id == run_id)]
 
     def outcome(s: Any) -> str:
         return "error" if s.error else ("pass" if s.passed else "fail" if s.passed is False else "scored")
 
-    sample_rows = [{"task": s.task, "item_id": s.item_id, "repeat": s.repeat, "score": num(s.score),
-                    "outcome": outcome(s), "output": s.output or "", "error": s.error or "",
-                    "truncated": s.output_truncated} for s in shown]
+    sample_rows = [[s.task, s.item_id, s.repeat, num(s.score), outcome(s),
+                    (s.output or "") + (" […]" if s.output_truncated else ""), s.error or ""] for s in shown]
     ctx = {
         "run": run, "candidate": run.candidate.model_dump(mode="json"),
         "protocol": run.protocol.model_dump(mode="json"), "environment": run.environment.model_dump(mode="json"),
@@ -242,12 +248,10 @@ def run_page(f: Frames, run_id: str, max_samples: int) -> tuple[dict[str, Any], 
                     for m in metrics.to_dict("records")],
         "efficiency": eff, "verdicts": records(verdicts.sort_values("order"), [
             "run_id", "baseline_run_id", "task", "verdict", "delta", "ci_low", "ci_high", "margin", "method"]),
-        "samples": sample_rows, "n_samples": len(samples), "tasks": sorted({s.task for s in samples}),
+        "samples_json": figs.safe_json(sample_rows), "n_shown": len(shown), "n_samples": total,
+        "tasks": sorted({s.task for s in shown}),
     }
     data = {"run": run.model_dump(mode="json"), "metrics": records(metrics.drop(columns=["order"])),
-            "efficiency": eff, "samples_total": len(samples), "samples_shown": len(shown),
+            "efficiency": eff, "samples_total": total, "samples_shown": len(shown),
             "samples": [s.model_dump(mode="json", exclude={"schema_version", "kind"}) for s in shown]}
     return ctx, data
-
-
-PageFn = Callable[[Frames], tuple[dict[str, Any], Any]]

@@ -35,8 +35,9 @@ from specboard.leaderboard.load import Results, read_results
 MARKER = ".specboard-site"
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
-NAV = [("index.html", "Overview"), ("tasks.html", "By task"), ("steps.html", "By training step"),
-       ("pareto.html", "Specialist vs baseline"), ("compare.html", "Compare"), ("runs.html", "Runs")]
+NAV = [("index.html", "Overview"), ("specialists.html", "Specialist vs baseline"), ("tasks.html", "By task"),
+       ("steps.html", "Training curves"), ("gate.html", "Gate"), ("compare.html", "Compare"), ("runs.html", "Runs")]
+PAGES = [href for href, _ in NAV]
 
 
 class SiteError(UsageError, ValueError):
@@ -61,11 +62,10 @@ class BuildOptions:
     asv_url: str | None = None
     compare: list[tuple[str, str]] = field(default_factory=list)
     max_pairs: int = 20
-    max_samples: int = 1000
+    max_samples: int = 300
     max_flips: int = 100
     margin: float = 0.02
     alpha: float = 0.05
-    pareto_metrics: list[str] | None = None
 
 
 @dataclass
@@ -188,6 +188,9 @@ def build_site(paths: Sequence[str | os.PathLike[str]], out: str | os.PathLike[s
 
 
 def _pages(w: _Writer, f: pages.Frames, results: Results, o: BuildOptions) -> list[str]:
+    from specboard.leaderboard.aggregate import overview_table
+    from specboard.leaderboard.specialists import pairs_needed
+
     exported: list[str] = []
 
     def export(name: str, data: Any) -> None:
@@ -195,24 +198,26 @@ def _pages(w: _Writer, f: pages.Frames, results: Results, o: BuildOptions) -> li
         exported.append(f"data/{name}.json")
 
     ctx, data = pages.overview(f)
-    w.page("index.html", "overview.html.j2", "Overview", **ctx)
+    w.page("index.html", "overview.html.j2", "Leaderboard", **ctx)
     export("overview", data)
+    w.page("gate.html", "gate.html.j2", "Latest gate run", gate=ctx["latest_gate"])
+    shown = choose_pairs(f.board, f.verdicts, f.runs, o.compare, o.max_pairs)
+    table, _ = overview_table(f.board_metrics, f.board, f.efficiency)
+    needed = [p for p in pairs_needed(table, f.board) if p not in set(shown)]
+    comparisons, source = compare_pairs(results, [*shown, *needed], f.verdicts, margin=o.margin,
+                                        alpha=o.alpha, max_flips=o.max_flips)
+    ctx, data = pages.specialists_page(f, comparisons)
+    w.page("specialists.html", "specialists.html.j2", "Specialist vs baseline", source=source, **ctx)
+    export("specialists", data)
     ctx, data = pages.by_task(f)
     w.page("tasks.html", "tasks.html.j2", "By task", **ctx)
     export("tasks", data)
     ctx, data = pages.by_step(f)
-    w.page("steps.html", "steps.html.j2", "By training step", **ctx)
+    w.page("steps.html", "steps.html.j2", "Training curves", **ctx)
     export("steps", data)
-    try:
-        ctx, data = pages.pareto(f, o.pareto_metrics)
-    except ValueError as exc:
-        raise SiteError(str(exc)) from None
-    w.page("pareto.html", "pareto.html.j2", "Specialist vs baseline", **ctx)
-    export("pareto", data)
-    pairs = choose_pairs(f.board, f.verdicts, f.runs, o.compare, o.max_pairs)
-    comparisons, source = compare_pairs(results, pairs, f.verdicts, margin=o.margin, alpha=o.alpha,
-                                        max_flips=o.max_flips)
     names = f.runs.set_index("run_id").candidate.to_dict()
+    shown_set = set(shown)
+    comparisons = [c for c in comparisons if (c["candidate_run"], c["baseline_run"]) in shown_set]
     for i, c in enumerate(comparisons):
         c["candidate"], c["baseline"] = names.get(c["candidate_run"]), names.get(c["baseline_run"])
         c["id"] = f"pair-{i}"

@@ -16,7 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "build",
         help="build the site",
         description="Read JSONL result files (run/sample/metric/efficiency/verdict rows) and write a "
-        "static site: overview, by task, by training step, Pareto plots, run comparisons, run pages "
+        "static site: the leaderboard (each suite's headline metric with its interval, size and speed), "
+        "specialist vs baseline (paired deltas in and out of the domain, cost ratios, Pareto charts), "
+        "by task, training curves, the latest gate, run comparisons, run pages "
         "and a JSON export of every table. plotly.js is bundled, so the site works offline. The same "
         "input gives a byte-identical site (generation time: SOURCE_DATE_EPOCH or the newest row).",
     )
@@ -33,12 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="a pair of run ids to compare (repeatable); verdict pairs and specialist-vs-baseline "
                    "pairs are added automatically")
     b.add_argument("--max-pairs", type=int, default=20, help="most pairs on the Compare page")
-    b.add_argument("--max-samples", type=int, default=1000, help="most samples per run page")
+    b.add_argument("--max-samples", type=int, default=300,
+                   help="most samples per run page (the first of each task, in input order)")
     b.add_argument("--max-flips", type=int, default=100, help="most flips shown per task and pair")
     b.add_argument("--margin", type=float, default=0.02, help="non-inferiority margin δ for Compare")
     b.add_argument("--alpha", type=float, default=0.05, help="significance level for Compare")
-    b.add_argument("--pareto-metric", action="append", default=None, metavar="TASK:METRIC",
-                   help="metric for the Pareto plots (repeatable; default: the overview's headline columns)")
     b.set_defaults(func=build)
 
 
@@ -53,7 +54,7 @@ def build(args: argparse.Namespace) -> ExitCode:
         include_mock=args.include_mock, skip_bad_lines=args.skip_bad_lines, asv_html=args.asv_html,
         asv_url=args.asv_url,
         compare=[(a, b) for a, b in args.compare], max_pairs=args.max_pairs, max_samples=args.max_samples,
-        max_flips=args.max_flips, margin=args.margin, alpha=args.alpha, pareto_metrics=args.pareto_metric,
+        max_flips=args.max_flips, margin=args.margin, alpha=args.alpha,
     )
     try:
         report = build_site(args.results, args.output, options)

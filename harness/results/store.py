@@ -8,7 +8,8 @@ append to one file safely. ``fsync=True`` makes each append durable before retur
 
 Reading: every line is parsed and validated; bad lines are reported as
 ``path:line: reason`` and the good lines are kept (``strict=True`` raises on the first).
-A last line without its newline is reported as torn.
+A last line without its newline is reported as torn. The reading itself is
+:mod:`specboard.harness.results.reader` (sample lines validated in bulk).
 
 Why by hand: no maintained library does validated, lock-protected, torn-line-aware JSONL
 appends (``jsonlines`` neither locks nor validates); the whole thing is ~150 lines over
@@ -21,23 +22,21 @@ shard on separate files there and merge them afterwards.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import BaseModel
+from specboard.harness.errors import InvalidInputError
 from specboard.harness.results.schema import (
     MetricRow,
-    RowError,
     RunRow,
     SampleRow,
     dump_row,
-    parse_row,
 )
-from specboard.harness.errors import InvalidInputError
 
 AnyRow = BaseModel
 
@@ -81,13 +80,34 @@ class ReadResult:
         return out
 
 
+def _umask() -> int:
+    """The process umask, read without changing it (Linux ``/proc``; else the usual 022)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write a file atomically: temp file in the same directory, fsync, rename."""
-    path = Path(path)
+    """Write a file atomically: temp file in the same directory, fsync, rename.
+
+    A symlink is followed (its target is replaced, the link stays); an existing file keeps
+    its permission bits, a new one gets ``0666 & ~umask`` like ``open`` would give it.
+    """
+    path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), mode)
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -154,40 +174,21 @@ def read_rows(
 ) -> ReadResult:
     """Read and validate rows from files; bad lines are collected, not fatal.
 
-    ``strict=True`` raises :class:`StoreError` at the first bad line.
+    ``strict=True`` raises :class:`StoreError` at the first bad line. Runs of sample lines
+    are validated in bulk and every other line one by one, through the one reader
+    (:func:`specboard.harness.results.reader.scan`); every row is a pydantic object, so
+    memory grows with the file (the leaderboard reads samples as columns instead).
     """
+    from specboard.harness.results.reader import scan
+
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
     result = ReadResult()
-    for p in paths:
-        if not os.path.exists(p):
-            err = LineError(str(p), 0, "file not found")
-            if strict:
-                raise StoreError([err])
-            result.errors.append(err)
-            continue
-        for lineno, text, terminated in iter_lines(p):
-            if not text.strip():
-                continue
-            reason: str | None = None
-            try:
-                obj = json.loads(text)
-                row = parse_row(obj)
-            except json.JSONDecodeError as exc:
-                reason = f"invalid JSON ({exc.msg} at column {exc.colno})"
-            except RowError as exc:
-                reason = str(exc)
-            if reason is None and not terminated:
-                reason = "torn last line (no newline: a writer stopped mid-line)"
-            if reason is not None:
-                if not terminated and "torn" not in reason:
-                    reason = f"torn last line: {reason}"
-                err = LineError(str(p), lineno, reason)
-                if strict:
-                    raise StoreError([err])
-                result.errors.append(err)
-                continue
-            result.rows.append(row)
+    for item in scan(paths, mode="objects", strict=strict):
+        if isinstance(item, LineError):
+            result.errors.append(item)
+        else:
+            result.rows.extend(item)  # type: ignore[arg-type]
     return result
 
 
@@ -195,16 +196,49 @@ def sample_key(row: SampleRow) -> tuple[str, str, str, int]:
     return (row.run_id, row.task, row.item_id, row.repeat)
 
 
+class MergeRefusedError(InvalidInputError, RuntimeError):
+    """A merge that would lose rows that were readable before it (nothing is written)."""
+
+
+def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def merge(
-    inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[str], *, strict: bool = False
+    inputs: Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    *,
+    strict: bool = False,
+    overwrite: bool = False,
 ) -> ReadResult:
-    """Merge result shards into one file (atomic write).
+    """Merge result shards into one file (atomic write; the file's mode is kept).
 
     Shards concatenate; an exact duplicate sample (same run, task, item, repeat) or metric
     (same run, task, metric) keeps its last occurrence, so merging twice is harmless. Run
     rows are all kept (their order matters: the last one per run wins).
+
+    Nothing readable is lost: when ``output`` is also an input, the merge is refused
+    (:class:`MergeRefusedError`, nothing written) unless every input line was read; an
+    existing non-empty ``output`` that is not an input is replaced only with
+    ``overwrite=True``. Lines that cannot be read are reported and left out of the output
+    (they stay in their input files).
     """
     result = read_rows(inputs, strict=strict)
+    exists = os.path.exists(output)
+    is_input = exists and any(_same_file(p, output) for p in inputs)
+    if is_input and result.errors:
+        raise MergeRefusedError(
+            f"refusing to overwrite {output}: it is also an input and {len(result.errors)} input line(s) "
+            "could not be read (they would be lost); write to a new file, or fix or remove those lines first"
+        )
+    if exists and not is_input and not overwrite and os.path.getsize(output) > 0:
+        raise MergeRefusedError(
+            f"refusing to overwrite {output}: it exists and is not one of the inputs (its rows would be lost); "
+            "list it as an input to merge into it, or pass --overwrite"
+        )
     seen: dict[tuple[object, ...], int] = {}
     kept: list[AnyRow] = []
     for row in result.rows:

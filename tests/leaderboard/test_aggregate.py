@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from specboard.harness.results.schema import RunRow
 from specboard.leaderboard import aggregate as agg
-from specboard.leaderboard.fixtures import XSS_NAME, candidate_names, fixture_rows
+from specboard.leaderboard.fixtures import XSS_NAME, candidate_names, write_fixture
+from specboard.leaderboard.headline import headline_rows
 from specboard.leaderboard.load import Results, read_results
 from specboard.leaderboard.pages import frames
 
@@ -57,37 +58,47 @@ def test_primary_and_aggregate_metrics(results: Results) -> None:
     assert m[m.task == "bfcl/overall"].is_aggregate.all()
     assert not m[m.task == "bfcl/multiple"].is_aggregate.any()
     assert m.primary.all()  # one metric per task in the fixture
-    heads = agg.headline_columns(f.board_metrics)
-    assert [h.id for h in heads] == [
-        "bfcl/overall:accuracy", "threejs/completion:exact_match", "threejs/heldout_bpb:bits_per_byte"]
-    assert not heads[2].higher_is_better
+    _table, heads = agg.overview_table(f.board_metrics, f.board, f.efficiency)
+    assert [h.id for h in heads] == ["bfcl/overall:accuracy", "threejs/heldout_bpb:bits_per_byte"]
+    assert not heads[1].higher_is_better and heads[1].label.endswith("↓")
 
 
-def test_normalisation_direction_and_ties() -> None:
-    s = pd.Series([3.0, 5.0, 4.0])
-    assert list(agg._normalise(s, True)) == [0.0, 1.0, 0.5]
-    assert list(agg._normalise(s, False)) == [1.0, 0.0, 0.5]
-    assert list(agg._normalise(pd.Series([2.0, 2.0]), True)) == [1.0, 1.0]
+def test_average_headline_for_suites_without_a_suite_row() -> None:
+    bm = pd.DataFrame.from_records([
+        {"key": k, "suite": "lm_eval", "task": t, "metric": "acc", "value": v, "ci_low": None, "ci_high": None,
+         "n": 100, "run_id": f"{k}-r", "higher_is_better": True, "family": "baseline", "stderr": se,
+         "primary": True, "is_aggregate": False}
+        for k, t, v, se in [("a", "lm_eval/arc_easy", 0.6, 0.03), ("a", "lm_eval/piqa", 0.8, 0.04),
+                            ("b", "lm_eval/arc_easy", 0.5, 0.03)]])
+    rows, heads = headline_rows(bm)
+    assert [h.task for h in heads] == ["lm_eval/average"] and heads[0].label == "lm_eval average acc ↑"
+    a = rows.set_index("key").loc["a"]
+    assert a.value == pytest.approx(0.7)
+    assert a.ci_high - a.value == pytest.approx(1.959964 * (0.03**2 + 0.04**2) ** 0.5 / 2, rel=1e-5)
+    assert "b" not in set(rows.key)  # evaluated on other tasks: an average would not compare
 
 
-def test_overview_values_intervals_efficiency_and_verdict(results: Results) -> None:
+def test_overview_values_intervals_efficiency_grouping(results: Results) -> None:
     f = frames(results, include_mock=False)
-    table, _heads = agg.overview_table(f.board_metrics, f.board, f.efficiency, f.verdicts, f.runs)
-    assert list(table.key) == sorted(table.key, key=lambda k: -table.set_index("key").loc[k, "norm|all"])
+    table, _heads = agg.overview_table(f.board_metrics, f.board, f.efficiency)
+    assert list(table.family) == ["specialist", "specialist", "baseline", "floor"]
+    assert "norm|all" not in table.columns  # no cross-task composite
     row = table.set_index("key").loc["baseline:smollm2-135m"]
     ref = next(m for m in results.metrics if m.task == "bfcl/overall" and m.run_id == row["bfcl/overall:accuracy|run_id"])
     assert row["bfcl/overall:accuracy|value"] == ref.value
     assert (row["bfcl/overall:accuracy|ci_low"], row["bfcl/overall:accuracy|ci_high"]) == (ref.ci_low, ref.ci_high)
     assert row["peak_rss_bytes"] == 269_060_096 * 2 + 50_000_000
     assert row["tokens_per_s_kind"] == "decode"
-    floor = table.set_index("key").loc["ngram:threejs-5"]
-    assert floor["norm|all"] == 0.0  # the floor is worst on every task of the fixture
-    assert table["norm|all"].between(0, 1).all()
     egg = table.set_index("key").loc["eggroll:runs/three-small"]
-    assert egg["verdict|bfcl"] == "PASS"  # the later of the two gate runs
-    assert egg["verdict_vs|bfcl"] == "baseline:smollm2-135m"
-    assert pd.isna(egg.get("verdict|threejs"))
-    assert egg["step"] == 400
+    assert egg["step"] == 400 and egg["corpus"] == "three@0.170.0:train"
+
+
+def test_domain_from_the_training_corpus(results: Results) -> None:
+    arts = agg.suite_artifacts(results)
+    assert arts["threejs"] == {"three"} and arts["bfcl"] == {"bfcl-eval"}
+    assert agg.domain_suites("three@0.170.0:train", arts) == {"threejs"}
+    assert agg.domain_suites(None, arts) == set()
+    assert agg.domain_suites("wikitext:train", arts) == set()
 
 
 def test_step_curves_have_every_checkpoint(results: Results) -> None:
@@ -96,7 +107,10 @@ def test_step_curves_have_every_checkpoint(results: Results) -> None:
     one = curves[(curves.task == "threejs/heldout_bpb")]
     assert list(one.step.astype(int)) == [100, 200, 300, 400]
     assert list(one.tokens_seen.astype(int)) == [s * 65_536 for s in (100, 200, 300, 400)]
+    assert list(one.train_seconds) == [30.0, 60.0, 90.0, 120.0]
     assert one.value.is_monotonic_decreasing  # the fixture's specialist improves with steps
+    single = f.metrics[f.metrics.step.isin([400]) | f.metrics.step.isna()]
+    assert agg.step_curves(single).empty  # one evaluated checkpoint: no curve
 
 
 def test_pareto_front() -> None:
@@ -109,11 +123,9 @@ def test_pareto_front() -> None:
     assert list(agg.pareto_front(x, y, x_lower_better=True, y_higher_better=False)) == [True, False, False, False, False]
 
 
-def test_efficiency_latest_measurement_wins() -> None:
-    rows = fixture_rows(items=3)
-    res = Results()
-    for r in rows:
-        res.add(r)
+def test_efficiency_latest_measurement_wins(tmp_path: Path) -> None:
+    path = write_fixture(tmp_path / "r.jsonl", items=3)
+    res = read_results([path])
     eff = res.efficiency[0]
     res.efficiency.append(eff.model_copy(update={"peak_rss_bytes": 1}))
     runs = agg.runs_frame(res)

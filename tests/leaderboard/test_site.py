@@ -27,6 +27,7 @@ from specboard.leaderboard.load import read_results
 from specboard.leaderboard.pages import frames
 from specboard.leaderboard.site import (
     MARKER,
+    PAGES,
     BadInputError,
     SiteError,
     _environment,
@@ -60,8 +61,9 @@ def test_rebuild_is_byte_identical(fixture_results: Path, built_site: Path, tmp_
 
 
 def test_pages_assets_and_generation_time(built_site: Path) -> None:
-    for page in ("index.html", "tasks.html", "steps.html", "pareto.html", "compare.html", "runs.html"):
+    for page in PAGES:
         assert (built_site / page).is_file(), page
+    assert not (built_site / "pareto.html").exists()
     bundled = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
     assert (built_site / "assets" / "plotly.min.js").read_bytes() == bundled.read_bytes()
     index = (built_site / "index.html").read_text()
@@ -104,7 +106,8 @@ def test_json_export(built_site: Path) -> None:
     overview = json.loads((built_site / "data" / "overview.json").read_text())
     keys = [r["key"] for r in overview["rows"]]
     assert XSS_NAME in keys and "mock:perfect" not in keys
-    assert "min–max" in overview["normalisation"]
+    assert "normalisation" not in overview and "no combined score" in overview["how_to_read"]
+    assert overview["latest_gate"]["counts"] == {"PASS": 2, "FAIL": 0, "INCONCLUSIVE": 0}
     compare = json.loads((built_site / "data" / "compare.json").read_text())
     assert compare and all(c["tasks"] for c in compare)
     flips = [f for c in compare for t in c["tasks"] for f in t["flips"]]
@@ -167,18 +170,45 @@ def test_cli_errors(fixture_results: Path, tmp_path: Path, capsys: pytest.Captur
     assert code == ExitCode.INVALID_INPUT and "index.html" in capsys.readouterr().err
 
 
-def test_asv_link_and_pareto_metric(fixture_results: Path, tmp_path: Path) -> None:
+def test_asv_link(fixture_results: Path, tmp_path: Path) -> None:
     asv = tmp_path / "asv-html"
     asv.mkdir()
     (asv / "index.html").write_text("<html></html>")
     out = tmp_path / "s"
-    code = main(["leaderboard", "build", str(fixture_results), "-o", str(out), "--asv-html", str(asv),
-                 "--pareto-metric", "bfcl/multiple:accuracy"])
+    code = main(["leaderboard", "build", str(fixture_results), "-o", str(out), "--asv-html", str(asv)])
     assert code == ExitCode.PASS
     assert 'href="../asv-html/index.html"' in (out / "index.html").read_text()
     assert 'href="../../asv-html/index.html"' in next((out / "runs").glob("*.html")).read_text()
-    pareto = json.loads((out / "data" / "pareto.json").read_text())
-    assert {(p["task"], p["metric"]) for p in pareto} == {("bfcl/multiple", "accuracy")}
+
+
+def test_overview_answers_the_question(built_site: Path) -> None:
+    html = (built_site / "index.html").read_text()
+    assert "Latest gate:" in html and "2 PASS" in html and 'href="gate.html"' in html
+    assert html.index('id="gate-line"') < html.index('id="overview"')  # above the table
+    assert "threejs/heldout_bpb bits_per_byte ↓" in html and "bfcl/overall accuracy ↑" in html
+    for group in ("specialist", "baseline", "floor"):
+        assert f'data-family="{group}"' in html
+    assert "Score" not in html and "min–max" not in html
+
+
+def test_specialist_page_states_domain_delta_and_costs(built_site: Path) -> None:
+    data = json.loads((built_site / "data" / "specialists.json").read_text())
+    egg = next(s for s in data["sections"] if s["specialist"] == "eggroll:runs/three-small")
+    assert egg["domain"] == ["threejs"]
+    vs = egg["against"][0]
+    assert vs["baseline"] == "baseline:smollm2-135m"
+    assert {r["suite"] for r in vs["domain_rows"]} == {"threejs"}
+    assert {r["suite"] for r in vs["general_rows"]} == {"bfcl"}
+    assert any(w.startswith("threejs/heldout_bpb") and "Δ = " in w for w in vs["domain_words"])
+    assert [r["what"] for r in vs["ratios"]] == ["parameters", "peak memory", "decoding speed"]
+    assert "fewer parameters" in vs["ratios"][0]["words"]
+    xss = next(s for s in data["sections"] if s["specialist"] == XSS_NAME)
+    assert xss["domain"] == [] and not xss["against"][0]["domain_rows"]
+    html = (built_site / "specialists.html").read_text()
+    assert html.count('class="figure"') == 1  # one chart: the one domain headline
+    assert "In its domain, threejs/heldout_bpb" in html and "fewer parameters" in html
+    assert {(p["task"], p["axis"]) for p in data["pareto"]} == {
+        ("threejs/heldout_bpb", a) for a in ("params", "peak_rss_bytes", "tokens_per_s")}
 
 
 def test_partial_inputs_build(tmp_path: Path) -> None:
@@ -194,6 +224,7 @@ def test_partial_inputs_build(tmp_path: Path) -> None:
     build_site([tmp_path / "b.jsonl"], tmp_path / "b")
     overview = json.loads((tmp_path / "b" / "data" / "overview.json").read_text())
     assert len(overview["rows"]) == 4 and overview["latest_gate"] is None
+    assert "No gate run in the input" in (tmp_path / "b" / "index.html").read_text()
 
 
 def test_command_module_imports_nothing_heavy() -> None:
