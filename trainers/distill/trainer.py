@@ -41,7 +41,7 @@ from specboard.trainers.torch_common.models import (
 )
 from specboard.trainers.torch_common.run import (
     Job,
-    RunOptions,
+    TrainOptions,
     TrainResult,
     run_training,
     training_args,
@@ -115,7 +115,7 @@ class _LazyTeacher:
         return self._fn(tokens)
 
 
-def train_distill(cfg: DistillConfig, out: str | Path, **options: Unpack[RunOptions]) -> TrainResult:
+def train_distill(cfg: DistillConfig, out: str | Path, **options: Unpack[TrainOptions]) -> TrainResult:
     """Distil ``cfg.teacher`` into a student under ``out`` (options and the run directory's
     layout: :mod:`specboard.trainers.torch_common.run`)."""
     return run_training(cfg, out, options, lambda out_dir, ckpt: _distill_job(cfg, out_dir))

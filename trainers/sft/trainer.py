@@ -30,7 +30,7 @@ from specboard.trainers.torch_common.memory import check_memory, estimate_peak_b
 from specboard.trainers.torch_common.models import count_params, model_revision, resolve_model_dir
 from specboard.trainers.torch_common.run import (
     Job,
-    RunOptions,
+    TrainOptions,
     TrainResult,
     run_training,
     training_args,
@@ -57,7 +57,7 @@ def _lora_model(cfg: SFTConfig, base: Any) -> Any:
         raise ValueError(f"LoRA target_modules {cfg.target_modules} do not fit {cfg.base}: {exc}") from exc
 
 
-def train_sft(cfg: SFTConfig, out: str | Path, **options: Unpack[RunOptions]) -> TrainResult:
+def train_sft(cfg: SFTConfig, out: str | Path, **options: Unpack[TrainOptions]) -> TrainResult:
     """LoRA-fine-tune ``cfg.base`` on the Three.js train split under ``out`` (options and the
     run directory's layout: :mod:`specboard.trainers.torch_common.run`)."""
     return run_training(cfg, out, options, lambda out_dir, ckpt: _sft_job(cfg, out_dir))

@@ -58,7 +58,7 @@ class TrainResult:
     provenance: dict[str, Any] = field(default_factory=dict)
 
 
-class RunOptions(TypedDict, total=False):
+class TrainOptions(TypedDict, total=False):
     """Keyword options of every torch trainer's ``train_*(cfg, out, **options)``."""
 
     resume: str | None
@@ -182,7 +182,7 @@ def candidate_info(prov: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_training(cfg: TrainCommon, out: str | Path, options: RunOptions,
+def run_training(cfg: TrainCommon, out: str | Path, options: TrainOptions,
                  build: Callable[[Path, Path | None], Job]) -> TrainResult:
     """Prepare the run, ``build(out, checkpoint)`` the trainer's job, train (or resume) to
     ``cfg.steps``, then export ``OUT/final`` and evaluate it.
@@ -220,5 +220,5 @@ def _train_and_export(cfg: TrainCommon, out: Path, ckpt: Path | None, job: Job, 
     return result
 
 
-__all__ = ["EvalSettings", "Job", "LossHistory", "RunOptions", "TrainResult", "candidate_info", "prepare_run",
+__all__ = ["EvalSettings", "Job", "LossHistory", "TrainOptions", "TrainResult", "candidate_info", "prepare_run",
            "run_training", "train_or_finish", "training_args"]
