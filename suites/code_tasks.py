@@ -2,16 +2,22 @@
 
 A :class:`CodeTask` asks the candidate for one completion per item and repeat, builds a
 program from it (suite-specific), runs the program ONLY through
-:func:`specboard.harness.sandbox.run_python`, and scores 1 if it exits 0. With K repeats
+:func:`specboard.harness.sandbox.run_python` with ``must_finish=True``, and scores 1 only
+if the program ran to its end: exit status 0 and the sandbox's per-run random token,
+printed after the last test, as the last line of stdout (``os._exit(0)`` before the tests
+fails). :meth:`CodeTask.score_output` scores a completion produced elsewhere the same way
+(``specboard score``); ``evaluate`` calls it for every generated completion. With K repeats
 (``--repeats K``) sampling uses ``temperature > 0`` and a seed derived from
 ``(seed, repeat, item id)``, so a rerun draws the same samples; ``aggregate`` reports
 pass@1 (= mean of per-item pass rates) and the unbiased pass@k (Chen et al. 2021,
 :func:`specboard.harness.gate.stats.pass_at_k`) for every k in ``ks`` that is <= K.
 
 Per-item failures never abort a run: the sandbox status and reason go in
-``SampleRow.extra`` (``status``, ``reason``, ``exit_code``); ``SampleRow.error`` is set
-for everything except a plain wrong answer (a failing ``assert``): timeouts, memory,
-crashes, syntax errors, output floods, sandbox trouble and generation errors.
+``SampleRow.extra`` (``status``, ``reason``, ``exit_code``). The status is what the sandbox
+measured, never the program's text. ``SampleRow.error`` is set for a generation error and
+for every status but ``passed`` and ``failed`` (timeouts, memory, kills, output floods,
+sandbox trouble); a program that exits non-zero or stops early (a failing ``assert``, a
+syntax error, a crash) is a plain wrong answer whose ``reason`` keeps its last stderr line.
 
 A machine without a working sandbox refuses: :meth:`CodeTask.items` raises
 :class:`~specboard.harness.sandbox.SandboxUnavailableError` before any row is written
@@ -107,7 +113,13 @@ class CodeTask(Task):
                            "memory_bytes": self.limits.memory_bytes}}
 
     def execute(self, item: Item, completion: str) -> SandboxResult:
-        return run_python(self.program(item, completion), limits=self.limits)
+        return run_python(self.program(item, completion), limits=self.limits, must_finish=True)
+
+    def score_output(self, item: Item, output: str, *, repeat: int = 0) -> Scored:
+        """Run one completion (the candidate's raw text; :meth:`postprocess` is applied)."""
+        completion = self.postprocess(item, output)
+        return self._score(item, Generation(text=output, finish_reason="recorded"), completion,
+                           self.execute(item, completion))
 
     def evaluate(self, candidate: Candidate, items: Sequence[Item], *, repeat: int, seed: int) -> list[Scored]:
         requests = [
@@ -120,11 +132,17 @@ class CodeTask(Task):
         generations = candidate.generate(requests)
         if len(generations) != len(items):
             raise RuntimeError(f"candidate returned {len(generations)} generations for {len(items)} prompts")
-        completions = [self.postprocess(it, g.text) for it, g in zip(items, generations, strict=True)]
         todo = [i for i, g in enumerate(generations) if g.error is None]
         with ThreadPoolExecutor(max_workers=min(self.workers, max(1, len(todo)))) as pool:
-            results = dict(zip(todo, pool.map(lambda i: self.execute(items[i], completions[i]), todo), strict=True))
-        return [self._score(it, g, completions[i], results.get(i)) for i, (it, g) in enumerate(zip(items, generations, strict=True))]
+            scored = dict(zip(todo, pool.map(lambda i: self.score_output(items[i], generations[i].text, repeat=repeat),
+                                             todo), strict=True))
+        out = []
+        for i, (it, g) in enumerate(zip(items, generations, strict=True)):
+            s = scored.get(i) or self._score(it, g, self.postprocess(it, g.text), None)
+            s.tokens_in, s.tokens_out = g.tokens_in, g.tokens_out
+            s.extra["finish_reason"] = g.finish_reason
+            out.append(s)
+        return out
 
     def _score(self, item: Item, gen: Generation, completion: str, res: SandboxResult | None) -> Scored:
         base = {"finish_reason": gen.finish_reason}
@@ -132,8 +150,7 @@ class CodeTask(Task):
             return Scored(item=item, score=0.0, passed=False, output=completion, error=f"generation: {gen.error}",
                           tokens_in=gen.tokens_in, tokens_out=gen.tokens_out,
                           extra={**base, "status": "error", "reason": f"generation: {gen.error}"})
-        wrong_answer = res.status == "failed" and "AssertionError" in res.reason
-        error = None if res.passed or wrong_answer else f"{res.status}: {res.reason}"
+        error = None if res.status in ("passed", "failed") else f"{res.status}: {res.reason}"
         return Scored(
             item=item, score=1.0 if res.passed else 0.0, passed=res.passed, output=completion, error=error,
             tokens_in=gen.tokens_in, tokens_out=gen.tokens_out,

@@ -14,7 +14,8 @@ Protocol (completion style, as in the paper):
   K = 1, else temperature 0.8 (or ``temperature=``) with per-sample seeds;
 - program = prompt + completion + ``"\\n"`` + the problem's ``test`` +
   ``"\\ncheck(<entry_point>)\\n"``, run with the default sandbox limits (10 CPU s, 20 s
-  wall, 1 GiB address space). Exit 0 = pass.
+  wall, 1 GiB address space). Pass = the program ran to its end (exit 0 and the sandbox's
+  completion token after the last line; ``os._exit(0)`` in the completion fails).
 
 Items are ``HumanEval/0`` .. ``HumanEval/163`` in file order; the CI subset (``ci=True``)
 is every 8th problem (21 items). Not handled: instruction-tuned models that restate the

