@@ -264,22 +264,20 @@ class NextLine(_ThreeTask):
         gens = candidate.generate(reqs)
         out = []
         for it, g in zip(items, gens, strict=True):
-            text = g.text.split("\n", 1)[0].strip()
-            ok = g.error is None and text == it.target
-            out.append(
-                Scored(
-                    item=it,
-                    score=float(ok),
-                    passed=ok,
-                    output=g.text,
-                    error=g.error,
-                    tokens_in=g.tokens_in,
-                    tokens_out=g.tokens_out,
-                    extra={"similarity": difflib.SequenceMatcher(None, text, it.target or "").ratio(),
-                           "finish_reason": g.finish_reason},
-                )
-            )
+            s = self.score_output(it, g.text)
+            if g.error is not None:
+                s.score, s.passed, s.error = 0.0, False, g.error
+            s.tokens_in, s.tokens_out = g.tokens_in, g.tokens_out
+            s.extra["finish_reason"] = g.finish_reason
+            out.append(s)
         return out
+
+    def score_output(self, item: Item, output: str, *, repeat: int = 0) -> Scored:
+        """Exact match of the output's first line with the held-out line (whitespace ignored)."""
+        text = output.split("\n", 1)[0].strip()
+        ok = text == item.target
+        return Scored(item=item, score=float(ok), passed=ok, output=output,
+                      extra={"similarity": difflib.SequenceMatcher(None, text, item.target or "").ratio()})
 
 
 @functools.cache
