@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from specboard.harness.cli import positive_int
+from specboard.harness.commands._types import shard_text
 from specboard.harness.errors import ExitCode
 
 
@@ -20,11 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--candidate", action="append", required=True, help="candidate spec (repeatable)")
     p.add_argument("--results", default="results/results.jsonl", help="JSONL file to append to")
     p.add_argument("--task", action="append", help="only these tasks (substring match, repeatable)")
-    p.add_argument("--limit", type=int, default=None, help="first N items per task")
+    p.add_argument("--limit", type=positive_int, default=None, help="first N items per task (N >= 1)")
     p.add_argument("--ci", action="store_true", help="each suite's CI-sized subset of items")
-    p.add_argument("--repeats", type=int, default=1, help="K samples per item")
+    p.add_argument("--repeats", type=positive_int, default=1, help="K samples per item (K >= 1)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--shard", default=None, help="i/N: evaluate every N-th item from offset i")
+    p.add_argument("--shard", type=shard_text, default=None, help="i/N: evaluate every N-th item from offset i")
     p.add_argument("--no-resume", action="store_true", help="always start a new run")
     p.set_defaults(func=run)
 

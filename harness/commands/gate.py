@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from specboard.harness.cli import positive_int
+from specboard.harness.commands._types import int_at_least, nonnegative_float, open_unit_interval
 from specboard.harness.errors import ExitCode
 
 NOISE_FILE = "noise.json"
@@ -48,23 +50,23 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     n = sub.add_parser("noise", help="measure the run-to-run spread of a candidate (noise floor)")
     n.add_argument("--candidate", required=True)
     n.add_argument("--suite", required=True)
-    n.add_argument("-k", "--runs", type=int, default=3, help="number of re-runs (K)")
-    n.add_argument("--limit", type=int, default=None)
+    n.add_argument("-k", "--runs", type=int_at_least(2), default=3, help="number of re-runs (K >= 2)")
+    n.add_argument("--limit", type=positive_int, default=None)
     n.add_argument("--full", action="store_true", help="all items instead of the CI subset")
     n.add_argument("--seed", type=int, default=0)
-    n.add_argument("--margin", type=float, default=0.02, help="configured δ")
+    n.add_argument("--margin", type=nonnegative_float, default=0.02, help="configured δ (>= 0)")
     n.add_argument("--output", default=None, help=f"noise JSON (default baselines/<suite>/{NOISE_FILE})")
     n.add_argument("--results", default=None, help="keep the re-runs' rows in this JSONL")
     n.set_defaults(func=run_noise)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--margin", type=float, default=None, help="δ (default: noise floor or 0.02)")
+    p.add_argument("--margin", type=nonnegative_float, default=None, help="δ >= 0 (default: noise floor or 0.02)")
     p.add_argument("--noise", default=None, help="noise JSON giving per-task δ")
-    p.add_argument("--alpha", type=float, default=0.05)
+    p.add_argument("--alpha", type=open_unit_interval, default=0.05, help="significance level, 0 < α < 1")
     p.add_argument("--inconclusive", choices=("fail", "pass"), default="fail")
     p.add_argument("--output", default=None, help="append verdict rows to this JSONL")
-    p.add_argument("--flips", type=int, default=20, help="flips shown per task")
+    p.add_argument("--flips", type=int_at_least(0), default=20, help="flips shown per task (>= 0)")
 
 
 def read_paths(target: str | Path) -> tuple[list[Any], list[str]]:
