@@ -4,7 +4,8 @@ Rules (stated on the site too):
 
 - A *board key* names one line of the board: the candidate name, except for checkpoints of
   a training run (``candidate.step`` set), which share the key of their training run
-  (``candidate.extra["train_run"]`` if given, else the name without its last path part)
+  (``candidate.extra["train_run"]`` if given, else the name without its last path part when
+  that part names a checkpoint file — ``ckpt-00000500.egg``, ``best.egg`` — else the name)
   and are shown by their latest step; the By-training-step page shows every step.
 - The run shown per (board key, suite): finished runs before unfinished ones, then the
   highest step, then the latest ``started_at``, then the last in the input.
@@ -25,6 +26,7 @@ Rules (stated on the site too):
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -33,6 +35,8 @@ from specboard.harness.results.schema import RunRow
 from specboard.leaderboard.headline import Headline, headline_rows
 from specboard.leaderboard.load import Results
 
+_CKPT_FILE = re.compile(r"ckpt|checkpoint|step|best|latest|\.\w+$", re.IGNORECASE)
+"""A last path part naming one checkpoint file (grouped under its directory)."""
 FAMILY_ORDER = {"specialist": 0, "baseline": 1, "floor": 2, "mock": 3}
 
 COST_AXES: dict[str, tuple[str, bool]] = {
@@ -54,7 +58,9 @@ def train_run_key(run: RunRow) -> str | None:
     if isinstance(group, str) and group:
         return f"{scheme}:{group}" if target else group
     body = target or info.name
-    head = body.rsplit("/", 1)[0] if "/" in body else body
+    head, _, last = body.rpartition("/")
+    if not head or not _CKPT_FILE.search(last):
+        return info.name  # a run directory (its best/latest checkpoint): the run itself
     return f"{scheme}:{head}" if target else head
 
 

@@ -2,13 +2,21 @@
 
 1. ``prefetch``: fetch (or just verify) the pinned artifacts.
 2. ``train``: an EGGROLL int8 specialist on the Three.js train split for a bounded time
-   (the trainer gets SIGINT when the budget is spent: it saves a checkpoint and exits);
-   optionally (``--distill``) a distilled student too.
-3. ``evaluate``: the specialist, ``baseline:smollm2-135m`` and the ``ngram:threejs-5`` floor
-   on the Three.js suite (CI subset) and the BFCL CI subset.
+   (the trainer gets SIGINT when the budget is spent: it saves a checkpoint and exits),
+   with its progress on the terminal; every ``--hook-every``-th checkpoint is evaluated on
+   the Three.js suite through the trainer's train-time hook (``--hook-*`` flags of
+   ``specboard train eggroll``), so the board draws a training curve. Optionally
+   (``--distill``) a distilled student too.
+3. ``evaluate``: what makes sense for each candidate — the specialist, ``baseline:smollm2-135m``
+   and the ``ngram:threejs-5`` floor on their domain suite (Three.js, CI subset) and on a
+   small general slice (:data:`GENERAL_SLICE`: lm-eval ARC-Easy, first items); BFCL only for
+   candidates that can call functions (:data:`FUNCTION_CALLING`, or ``--function-calling SPEC``;
+   none of the demo's own candidates can).
 4. ``efficiency``: params, bytes, peak RSS and speed of each candidate.
-5. ``gate``: the baseline model's BFCL run against the committed ``baselines/bfcl`` rows.
-6. ``leaderboard``: the static site from every row, into ``--out`` (default ``site/``).
+5. ``gate``: the specialist's Three.js run against the committed ``baselines/threejs`` rows
+   (SmolLM2-135M): does the specialist hold up against the general model in its domain?
+6. ``leaderboard``: the static site from every row (the evaluations and the training hook's),
+   into ``--out`` (default ``site/``).
 
 Every step is a ``specboard`` subprocess (its own threads and memory; its progress goes
 straight to the terminal). Finished steps are recorded in ``WORK/demo-state.json`` and
@@ -32,6 +40,11 @@ from specboard.harness.errors import ExitCode
 
 BASELINE = "baseline:smollm2-135m"
 FLOOR = "ngram:threejs-5"
+GENERAL_SLICE = ["--suite", "lm_eval", "--task", "arc_easy", "--limit", "40"]
+"""A small general slice every candidate is evaluated on (what a specialist gives up)."""
+FUNCTION_CALLING: tuple[str, ...] = ()
+"""Candidate specs the demo evaluates on BFCL: only models that can call functions. The
+function-calling specialist (being built) goes here, or is passed with ``--function-calling``."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -41,6 +54,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--out", default="site", help="where the leaderboard is written")
     p.add_argument("--train-minutes", type=float, default=5.0, help="EGGROLL training budget")
     p.add_argument("--preset", default="small", help="EGGROLL preset")
+    p.add_argument("--hook-every", type=int, default=6,
+                   help="evaluate every N-th training checkpoint on the Three.js suite (the curve's points)")
+    p.add_argument("--hook-limit", type=int, default=25, help="items per task at each training-time evaluation")
+    p.add_argument("--function-calling", action="append", default=[], metavar="SPEC",
+                   help="a candidate that can call functions: also evaluated on BFCL (repeatable)")
     p.add_argument("--distill", action="store_true", help="also distil a small student (slower)")
     p.add_argument("--threads", type=int, default=None, help="threads per step (default: all cores)")
     p.add_argument("--fresh", action="store_true", help="ignore what earlier demo runs finished")
@@ -103,10 +121,23 @@ class Demo:
         return self.work / "eggroll"
 
     def candidates(self) -> list[str]:
-        specs = [f"eggroll:{self.egg_dir()}", BASELINE, FLOOR]
+        specs = [f"eggroll:{self.egg_dir()}?which=latest", BASELINE, FLOOR]
         if self.args.distill:
             specs.append(f"hf:{self.work / 'student' / 'final'}?family=specialist")
         return specs
+
+    def evaluate(self) -> None:
+        """Each candidate on its domain suite and the general slice; BFCL only for those
+        that can call functions."""
+        for spec in self.candidates():
+            short = spec.split("?")[0]
+            self.step(f"eval-threejs-{short}", ["eval", "--suite", "threejs", "--ci", "--candidate", spec,
+                                                "--results", str(self.results)])
+            self.step(f"eval-general-{short}", ["eval", *GENERAL_SLICE, "--candidate", spec,
+                                                "--results", str(self.results)])
+        for spec in (*FUNCTION_CALLING, *self.args.function_calling):
+            self.step(f"eval-bfcl-{spec}", ["eval", "--suite", "bfcl", "--ci", "--candidate", spec,
+                                            "--results", str(self.results)])
 
     def latest_run(self, suite: str, candidate: str) -> str | None:
         from specboard.harness.results.store import read_rows
@@ -122,30 +153,26 @@ class Demo:
         egg = self.egg_dir()
         resume = ["--resume", "latest"] if any(egg.glob("ckpt*")) else ["--preset", a.preset]
         self.step("train-eggroll",
-                  ["train", "eggroll", *resume, "--out", str(egg), "--no-progress",
+                  ["train", "eggroll", *resume, "--out", str(egg), "--hook-every", str(a.hook_every),
+                   "--hook-suites", "threejs", "--hook-limit", str(a.hook_limit),
                    *(["--threads", str(a.threads)] if a.threads else [])],
                   ok=(int(ExitCode.PASS), int(ExitCode.INTERRUPTED)), timeout=a.train_minutes * 60)
         if a.distill:
             self.step("train-distill", ["train", "distill", "--preset", "tiny", "--out", str(self.work / "student")])
-        for spec in self.candidates():
-            short = spec.split("?")[0]
-            self.step(f"eval-threejs-{short}", ["eval", "--suite", "threejs", "--ci", "--candidate", spec,
-                                                "--results", str(self.results)])
-        for spec in (BASELINE, f"eggroll:{egg}"):
-            self.step(f"eval-bfcl-{spec}", ["eval", "--suite", "bfcl", "--ci", "--candidate", spec,
-                                            "--results", str(self.results)])
+        self.evaluate()
         for spec in self.candidates():
             self.step(f"bench-{spec.split('?')[0]}", ["bench", "candidate", "--candidate", spec,
                                                       "--results", str(self.results),
                                                       "--threads", str(a.threads or 1)])
-        run_id = self.latest_run("bfcl", BASELINE)
+        run_id = self.latest_run("threejs", f"eggroll:{egg}")
         if run_id is not None:
-            self.step("gate-bfcl", ["gate", "--candidate-results", str(self.results), "--run-id", run_id,
-                                    "--baseline", "baselines/bfcl", "--inconclusive", "pass",
-                                    "--output", str(self.results)],
+            self.step("gate-threejs", ["gate", "--candidate-results", str(self.results), "--run-id", run_id,
+                                       "--baseline", "baselines/threejs", "--inconclusive", "pass",
+                                       "--output", str(self.results)],
                       ok=(int(ExitCode.PASS), int(ExitCode.FAIL), int(ExitCode.INCONCLUSIVE)))
-        # The board is cheap and reads every row: always rebuilt.
-        self.step("leaderboard", ["leaderboard", "build", str(self.results), "-o", a.out], always=True)
+        # The board is cheap and reads every row (evaluations and the training hook's): always rebuilt.
+        inputs = [str(p) for p in (self.results, egg / "results.jsonl") if p.exists()]
+        self.step("leaderboard", ["leaderboard", "build", *inputs, "-o", a.out], always=True)
         print(f"\n[demo] finished in {time.monotonic() - t0:.0f} s. Results: {self.results}")
         print(f"[demo] open {Path(a.out).resolve() / 'index.html'}")
         return ExitCode.PASS
