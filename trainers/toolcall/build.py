@@ -1,0 +1,220 @@
+"""Build the tool-calling training set: sources → examples → dedup → BFCL-overlap check → JSONL.
+
+Recipe (deterministic from ``seed``; sizes are printed by ``python -m
+specboard.trainers.toolcall.build`` and recorded in the set's ``meta``):
+
+1. Function docs: public functions of installed Python packages (:mod:`.pysources`) and
+   methods of the Three.js train split (:mod:`.jssources`), minus every doc whose name or
+   description equals a BFCL function's (:func:`.overlap.excluded`).
+2. Examples, drawn with weights :data:`KINDS`: ``simple``, ``multiple`` (distractors from
+   the same module first — the hard choice), ``parallel``, ``parallel_multiple``,
+   ``irrelevance`` (functions from one package, a request generated for a function of
+   another package, or small talk; answer ``[]``). Requests and answers by
+   :mod:`.templates`.
+3. Deduplicated on the (functions, request) pair and on the request text alone (the first
+   one drawn wins), so no request appears with two answers.
+4. :func:`.overlap.violations` over every function in the set must be empty, else
+   :class:`OverlapError`.
+
+Each row holds ``functions`` (BFCL-shaped docs without the language hint), ``request``,
+``answer`` (BFCL python call syntax), ``kind`` and ``source``; :func:`messages` turns a row
+into exactly the chat BFCL's suite sends a prompt model (bfcl-eval's own language hint and
+``system_prompt_pre_processing_chat_model``).
+
+Not handled: teacher-written requests (the Qwen teacher is not used), multi-turn examples,
+Java/JavaScript call syntax (every answer is Python syntax, as BFCL's Python categories ask).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import json
+import random
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from specboard.trainers.toolcall import templates as T
+from specboard.trainers.toolcall.overlap import bfcl_functions, excluded, violations
+from specboard.trainers.toolcall.schema import FunctionDoc
+
+KINDS: dict[str, float] = {"simple": 0.25, "multiple": 0.3, "parallel": 0.08,
+                           "parallel_multiple": 0.07, "irrelevance": 0.3}
+RECIPE_VERSION = "1"
+
+
+class OverlapError(RuntimeError):
+    """The built set contains a BFCL (name, description) pair."""
+
+
+def module_of(doc: FunctionDoc) -> str:
+    return doc["name"].rsplit(".", 1)[0]
+
+
+def package_of(doc: FunctionDoc) -> str:
+    return doc["name"].split(".", 1)[0]
+
+
+def source_docs() -> tuple[list[FunctionDoc], dict[str, Any]]:
+    """Python and Three.js docs minus BFCL-colliding ones, with counts for the recipe record."""
+    from specboard.trainers.toolcall import jssources, pysources
+
+    py, failed = pysources.collect()
+    js = jssources.collect()
+    b = bfcl_functions()
+    kept = [d for d in py + js if not excluded(d, b)]
+    info = {"python_functions": len(py), "threejs_methods": len(js), "failed_modules": failed,
+            "package_versions": pysources.versions(),
+            "excluded_bfcl_collisions": len(py) + len(js) - len(kept), "functions": len(kept)}
+    return kept, info
+
+
+class _Drawer:
+    """Seeded example drawing over a fixed pool of docs."""
+
+    def __init__(self, docs: list[FunctionDoc], seed: int):
+        self.docs = docs
+        self.r = random.Random(seed)
+        self.by_module: dict[str, list[FunctionDoc]] = {}
+        for d in docs:
+            self.by_module.setdefault(module_of(d), []).append(d)
+        self.with_params = [d for d in docs if d["parameters"]["properties"]]
+
+    def distractors(self, doc: FunctionDoc, k: int) -> list[FunctionDoc]:
+        same = [d for d in self.by_module[module_of(doc)] if d["name"] != doc["name"]]
+        picked = self.r.sample(same, min(k, len(same))) if self.r.random() < 0.7 else []
+        while len(picked) < k:
+            d = self.r.choice(self.docs)
+            if d["name"] != doc["name"] and d not in picked:
+                picked.append(d)
+        return picked
+
+    def offer(self, docs: list[FunctionDoc]) -> list[FunctionDoc]:
+        out = list(docs)
+        self.r.shuffle(out)
+        return out
+
+    def simple(self) -> tuple[list[FunctionDoc], str, list[Any]]:
+        d = self.r.choice(self.with_params)
+        args = T.choose_args(d, self.r)
+        return [d], T.request(d, args, self.r), [(d["name"], args)]
+
+    def multiple(self) -> tuple[list[FunctionDoc], str, list[Any]]:
+        funcs, req, calls = self.simple()
+        return self.offer(funcs + self.distractors(funcs[0], self.r.choice((1, 1, 2, 2, 3)))), req, calls
+
+    def parallel(self) -> tuple[list[FunctionDoc], str, list[Any]]:
+        d = self.r.choice(self.with_params)
+        sets = [T.choose_args(d, self.r)]
+        for _ in range(self.r.choice((1, 1, 2))):
+            sets.append(T.vary(d, sets[0], self.r))
+        funcs = [d] + (self.distractors(d, 1) if self.r.random() < 0.3 else [])
+        return self.offer(funcs), T.parallel_request(d, sets, self.r), [(d["name"], a) for a in sets]
+
+    def parallel_multiple(self) -> tuple[list[FunctionDoc], str, list[Any]]:
+        first = self.r.choice(self.with_params)
+        chosen = [first, *self.distractors(first, self.r.choice((1, 1, 2)))]
+        parts, calls = [], []
+        for d in chosen:
+            args = T.choose_args(d, self.r)
+            parts.append(T.request(d, args, self.r).rstrip(".?"))
+            calls.append((d["name"], args))
+        glue = self.r.choice(("{a}. Also, {b}.", "{a}, and then {b}.", "First, {a}. Then {b}."))
+        req = glue.format(a=parts[0], b=". Also, ".join(p[:1].lower() + p[1:] for p in parts[1:]))
+        extra = self.distractors(first, 1) if self.r.random() < 0.3 else []
+        return self.offer(chosen + [e for e in extra if e not in chosen]), req, calls
+
+    def irrelevance(self) -> tuple[list[FunctionDoc], str, list[Any]]:
+        offered = self.r.choice(self.docs)
+        funcs = [offered, *self.distractors(offered, self.r.choice((0, 0, 1, 2)))]
+        if self.r.random() < 0.3:
+            return self.offer(funcs), T.small_talk(self.r), []
+        pkgs = {package_of(f) for f in funcs}
+        words = {w for f in funcs for w in T.words(f["name"]).split() + f["description"].lower().split()}
+        for _ in range(50):
+            other = self.r.choice(self.with_params)
+            if package_of(other) in pkgs:
+                continue
+            if len(set(T.words(other["name"].rsplit(".", 1)[-1]).split()) & words) == 0:
+                break
+        return self.offer(funcs), T.request(other, T.choose_args(other, self.r), self.r), []
+
+
+def draw(docs: list[FunctionDoc], n: int, seed: int) -> list[dict[str, Any]]:
+    """``n`` unique examples (see module doc); fewer only if the pool runs dry."""
+    dr = _Drawer(docs, seed)
+    kinds, weights = list(KINDS), list(KINDS.values())
+    rows: list[dict[str, Any]] = []
+    seen_pairs: set[str] = set()
+    seen_requests: set[str] = set()
+    attempts = 0
+    while len(rows) < n and attempts < 5 * n:
+        attempts += 1
+        kind = dr.r.choices(kinds, weights)[0]
+        funcs, req, calls = getattr(dr, kind)()
+        key = hashlib.sha256(json.dumps([[f["name"] for f in funcs], req]).encode()).hexdigest()
+        if key in seen_pairs or req in seen_requests:
+            continue
+        seen_pairs.add(key)
+        seen_requests.add(req)
+        rows.append({"id": f"toolcall_{len(rows)}", "kind": kind, "functions": funcs, "request": req,
+                     "answer": T.answer(calls), "source": sorted({package_of(f) for f in funcs})})
+    return rows
+
+
+def messages(row: dict[str, Any]) -> list[dict[str, str]]:
+    """The chat BFCL sends a prompt model for this row (bfcl-eval's own hint and system prompt)."""
+    from specboard.suites.bfcl import bfcl
+
+    b = bfcl()
+    import bfcl_eval.utils as bu  # on sys.path once bfcl() ran
+
+    entry = {"id": "simple_python_0", "function": copy.deepcopy(row["functions"])}
+    funcs = bu.add_language_specific_hint_to_function_doc([entry])[0]["function"]
+    return b.system_prompt([{"role": "user", "content": row["request"]}], funcs, entry["id"])
+
+
+def build(n: int, seed: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The rows and the recipe record (sizes, kinds, sources, overlap result)."""
+    docs, info = source_docs()
+    rows = draw(docs, n, seed)
+    used = {f["name"]: f for r in rows for f in r["functions"]}
+    bad = violations(used.values())
+    if bad:
+        raise OverlapError(f"{len(bad)} training functions match a BFCL (name, description) pair: {bad[:10]}")
+    meta = {"recipe_version": RECIPE_VERSION, "seed": seed, "requested": n, "examples": len(rows),
+            "kinds": dict(Counter(r["kind"] for r in rows)), "functions_used": len(used),
+            "bfcl_function_docs_checked": bfcl_functions().n_docs, "overlap_violations": 0, **info}
+    return rows, meta
+
+
+def write(rows: list[dict[str, Any]], meta: dict[str, Any], out: Path) -> str:
+    """Write ``out`` (one row per line, meta first); returns the file's sha256."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps({"meta": meta}, sort_keys=True) + "\n" + "".join(
+        json.dumps(r, sort_keys=True) + "\n" for r in rows)
+    out.write_text(text, encoding="utf-8")
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def read(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return [json.loads(x) for x in lines[1:]], json.loads(lines[0])["meta"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="build the tool-calling training set (offline)")
+    p.add_argument("--n", type=int, default=20000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("runs/toolcall/data.jsonl"))
+    a = p.parse_args(argv)
+    rows, meta = build(a.n, a.seed)
+    sha = write(rows, meta, a.out)
+    print(json.dumps({**meta, "sha256": sha, "out": str(a.out)}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
