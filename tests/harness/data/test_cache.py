@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import zipfile
 from pathlib import Path
 
 import pytest
 from specboard.harness.data import cache
 from specboard.harness.data.offline import disable_offline, enforce_offline
+from specboard.harness.errors import ExitCode
 
 
 def _wheel_bytes(payload: bytes) -> bytes:
@@ -70,8 +72,12 @@ def test_corrupted_blob_detected_and_refetch_refused_offline(demo_cache: tuple[P
     with pytest.raises(cache.CorruptArtifactError, match="expected"):
         cache.artifact_dir("demo", deep=True)
     enforce_offline()
-    try:
-        with pytest.raises(cache.MissingArtifactError, match="offline"):
+    try:  # corrupt (not missing) while offline: exit 7, naming the command that fixes it
+        with pytest.raises(cache.CorruptArtifactError, match="offline.*specboard prefetch demo") as info:
+            cache.prefetch(progress=False)
+        assert info.value.exit_code == ExitCode.INVALID_INPUT
+        (root / "blobs" / sha).unlink()
+        with pytest.raises(cache.MissingArtifactError, match="offline.*specboard prefetch demo"):
             cache.prefetch(progress=False)
     finally:
         disable_offline()
@@ -106,3 +112,42 @@ def test_real_manifest_is_well_formed(monkeypatch: pytest.MonkeyPatch) -> None:
         assert a.license and a.files
         for f in a.files:
             assert len(f.sha256) == 64 and f.size > 0 and f.registry in ("pypi", "npm")
+
+
+def test_same_size_change_detected_by_content(demo_cache: tuple[Path, bytes]) -> None:
+    cache.prefetch(progress=False)
+    d = cache.artifact_dir("demo")
+    (d / "demo_pkg" / "data.txt").write_bytes(b"HELLO SPECBOARD")  # same size as before
+    cache.artifact_dir("demo")  # this process hashed the tree already: sizes only now (cheap)
+    cache._VERIFIED.clear()  # a new process
+    with pytest.raises(cache.CorruptArtifactError, match="specboard prefetch demo") as info:
+        cache.artifact_dir("demo")
+    assert info.value.exit_code == ExitCode.INVALID_INPUT
+    with pytest.raises(cache.CorruptArtifactError, match="data.txt"):
+        cache.artifact_file("demo", "demo_pkg/data.txt")
+    assert cache.artifact_file("demo", "demo_pkg/__init__.py").name == "__init__.py"  # only what is read
+    assert [r.action for r in cache.prefetch(progress=False)] == ["refetched"]  # from the blob, offline-safe
+    assert (cache.artifact_dir("demo") / "demo_pkg" / "data.txt").read_bytes() == b"hello specboard"
+
+
+def _downgrade_stamp(d: Path) -> None:
+    stamp = d / cache.STAMP
+    record = json.loads(stamp.read_text())
+    record.pop("format")
+    record["files"] = {k: v[0] for k, v in record["files"].items()}  # format 1: sizes only
+    stamp.write_text(json.dumps(record))
+
+
+def test_old_stamps_are_upgraded_from_the_blobs(demo_cache: tuple[Path, bytes]) -> None:
+    cache.prefetch(progress=False)
+    d = cache.artifact_dir("demo")
+    _downgrade_stamp(d)
+    cache._VERIFIED.clear()
+    assert cache.artifact_dir("demo") == d
+    record = json.loads((d / cache.STAMP).read_text())
+    assert record["format"] == cache.STAMP_FORMAT and len(record["files"]["demo_pkg/data.txt"][1]) == 64
+    _downgrade_stamp(d)
+    (d / "demo_pkg" / "data.txt").write_bytes(b"HELLO SPECBOARD")
+    cache._VERIFIED.clear()
+    with pytest.raises(cache.CorruptArtifactError, match="differ from the verified package"):
+        cache.artifact_dir("demo")
