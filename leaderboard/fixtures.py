@@ -245,6 +245,30 @@ def write_fixture(path: str | Path, items: int = 40, *, output_len: int = 60, ch
     return path
 
 
+XSS_PAYLOAD = "<img src=x onerror=\"window.__xss=1\">\"'&<script>window.__xss=2</script>"
+"""Appended to every free-text field by :func:`hostile_rows` (the site must show it as text)."""
+_FIXED = {"schema_version", "kind", "family", "status", "verdict", "started_at", "finished_at", "order"}
+
+
+def _poison(obj: Any, key: str = "") -> Any:
+    if isinstance(obj, str):
+        return obj if key in _FIXED else obj + XSS_PAYLOAD
+    if isinstance(obj, dict):
+        return {(k + XSS_PAYLOAD if key in ("extra", "packages", "decoding", "tasks", "data_sha256") else k):
+                _poison(v, k) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_poison(v, key) for v in obj]
+    return obj
+
+
+def hostile_rows(items: int = 6) -> list[BaseModel]:
+    """The fixture with :data:`XSS_PAYLOAD` appended to every string field and free-form key
+    (names, run ids, tasks, metrics, outputs, errors, environment, reasons ...)."""
+    from specboard.harness.results.schema import parse_row
+
+    return [parse_row(_poison(r.model_dump(mode="json"))) for r in iter_fixture_rows(items)]
+
+
 def candidate_names() -> dict[str, Any]:
     """Names of the fixture's candidates by role (for tests)."""
     return {

@@ -302,20 +302,29 @@ def scan(paths: Sequence[str | os.PathLike[str]], *, mode: Mode = "objects", str
 def read_lines(path: str, wanted: Sequence[tuple[int, int, int]]) -> dict[int, BaseModel | LineError | None]:
     """Re-read single rows: ``wanted`` = (byte offset of a batch, its first line, line number).
 
-    Returns line number → row (through ``parse_row``, so exactly the stored row).
+    Returns line number → row. Canonical sample lines are validated together (pydantic's
+    ``validate_json``), anything else through ``parse_row``: exactly the stored rows.
     """
     out: dict[int, BaseModel | LineError | None] = {}
-    by_start: dict[tuple[int, int], list[int]] = {}
+    by_start: dict[tuple[int, int], set[int]] = {}
     for offset, first, lineno in wanted:
-        by_start.setdefault((offset, first), []).append(lineno)
+        by_start.setdefault((offset, first), set()).add(lineno)
     with open(path, "rb") as fh:
         for (offset, first), lines in sorted(by_start.items()):
             fh.seek(offset)
-            todo = set(lines)
-            last = max(lines)
-            for lineno in range(first, last + 1):
+            raws: list[tuple[int, bytes]] = []
+            for lineno in range(first, max(lines) + 1):
                 raw = fh.readline()
-                if lineno in todo:
-                    out[lineno] = _line(path, lineno, raw, raw.endswith(b"\n"))
+                if lineno in lines:
+                    raws.append((lineno, raw))
+            bulk = [(n, r) for n, r in raws if r.startswith(_PREFIXES[0]) and r.endswith(b"\n")]
+            try:
+                rows = _OBJECTS.validate_json(b"[" + b",".join(r[:-1] for _, r in bulk) + b"]") if bulk else []
+                out.update((n, row) for (n, _), row in zip(bulk, rows, strict=True))
+            except (ValidationError, ValueError):
+                bulk = []
+            done = {n for n, _ in bulk}
+            for n, raw in raws:
+                if n not in done:
+                    out[n] = _line(path, n, raw, raw.endswith(b"\n"))
     return out
-

@@ -243,3 +243,40 @@ def test_asv_url_is_linked_as_given(fixture_results: Path, tmp_path: Path) -> No
     assert "No pairs of runs to compare" in (out / "compare.html").read_text()
     assert main(["leaderboard", "build", str(fixture_results), "-o", str(out),
                  "--asv-url", "javascript:alert(1)"]) == ExitCode.INVALID_INPUT
+
+
+def test_every_link_resolves(built_site: Path) -> None:
+    """Every href and src on every page points at a file of the site (and an id there)."""
+    import html.parser
+    from urllib.parse import unquote, urlsplit
+
+    class Links(html.parser.HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.links: list[str] = []
+            self.ids: set[str] = set()
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            for k, v in attrs:
+                if k in ("href", "src") and v:
+                    self.links.append(v)
+                if k == "id" and v:
+                    self.ids.add(v)
+
+    parsed: dict[Path, Links] = {}
+    for page in built_site.rglob("*.html"):
+        parsed[page] = Links()
+        parsed[page].feed(page.read_text())
+    checked = 0
+    for page, links in parsed.items():
+        for link in links.links:
+            parts = urlsplit(link)
+            assert not parts.scheme or parts.scheme == "data", f"{page.name}: external link {link}"
+            if parts.scheme == "data":
+                continue
+            target = (page.parent / unquote(parts.path)).resolve() if parts.path else page
+            assert target.is_file(), f"{page.relative_to(built_site)}: {link} does not resolve"
+            if parts.fragment and target.suffix == ".html":
+                assert parts.fragment in parsed[target].ids, f"{page.name}: no #{parts.fragment} in {target.name}"
+            checked += 1
+    assert checked > 100
