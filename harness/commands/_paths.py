@@ -44,6 +44,21 @@ def input_file(path: str) -> str:
     return path
 
 
+def output_file(path: str) -> str:
+    """``path`` if it is absent or a regular file: never replace a directory, FIFO or device."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return path
+    except OSError as exc:
+        raise UnwritableOutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UsageError(f"{path}: is a directory; name a file to write")
+    if not stat.S_ISREG(st.st_mode):
+        raise UsageError(f"{path}: is not a regular file (FIFO, socket or device); refusing to replace it")
+    return path
+
+
 def input_files(paths: list[str]) -> list[str]:
     return [input_file(p) for p in paths]
 

@@ -16,7 +16,7 @@ import sys
 import unicodedata
 from collections import Counter
 
-from specboard.harness.commands._paths import input_files, writing
+from specboard.harness.commands._paths import input_files, output_file, writing
 from specboard.harness.errors import ExitCode
 
 
@@ -99,6 +99,7 @@ def merge(args: argparse.Namespace) -> ExitCode:
     from specboard.harness.results.store import merge as merge_files
 
     files = input_files(args.files)
+    output_file(args.output)
     try:
         with writing(args.output):
             result = merge_files(files, args.output, strict=args.strict, overwrite=args.overwrite)

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
 
-from specboard.harness.commands._paths import input_file, writing
+from specboard.harness.commands._paths import input_file, output_file, writing
 from specboard.harness.errors import ExitCode, InvalidInputError
 
 
@@ -189,8 +189,8 @@ def run(args: argparse.Namespace) -> ExitCode:
 
     suite = load_suite(args.suite)
     path = input_file(args.outputs)
-    if Path(args.output).exists() or Path(args.output).is_symlink():
-        input_file(args.output)  # appended to, so read first: never a directory or a FIFO
+    if Path(args.output).exists():
+        input_file(output_file(args.output))  # appended to and read first: a regular, readable file
     tasks = suite.tasks(ci=False)
     grouped, errors = read_outputs(path, tasks)
     for e in errors:
