@@ -228,12 +228,39 @@ def shown_samples(f: Frames, run_id: str, max_samples: int) -> tuple[list[Any], 
     return cols.fetch(picked), int(rows.size)
 
 
-def run_page(f: Frames, run_id: str, max_samples: int) -> tuple[dict[str, Any], Any]:
-    run = [r for r in f.results.runs if r.run_id == run_id][-1]
-    metrics = f.metrics[f.metrics.run_id == run_id]
+@dataclass
+class RunIndex:
+    """Per run id: its last run row, metric records, verdict records, efficiency rows (built
+    once, so a board of 1,000 runs does not filter every table 1,000 times)."""
+
+    runs: dict[str, Any]
+    metrics: dict[str, list[dict[str, Any]]]
+    verdicts: dict[str, list[dict[str, Any]]]
+    efficiency: dict[str, list[dict[str, Any]]]
+
+
+def run_index(f: Frames) -> RunIndex:
+    runs = {r.run_id: r for r in f.results.runs}
+    metrics: dict[str, list[dict[str, Any]]] = {}
+    for m in records(f.metrics.drop(columns=["order"])):
+        metrics.setdefault(m["run_id"], []).append(m)
+    verdicts: dict[str, list[dict[str, Any]]] = {}
+    cols = ["run_id", "baseline_run_id", "task", "verdict", "delta", "ci_low", "ci_high", "margin", "method"]
+    for v in records(f.verdicts.sort_values("order", kind="stable"), cols):
+        verdicts.setdefault(v["run_id"], []).append(v)
+        if v["baseline_run_id"] != v["run_id"]:
+            verdicts.setdefault(v["baseline_run_id"], []).append(v)
+    efficiency: dict[str, list[dict[str, Any]]] = {}
+    for e in f.results.efficiency:
+        efficiency.setdefault(e.run_id, []).append(e.model_dump(mode="json"))
+    return RunIndex(runs, metrics, verdicts, efficiency)
+
+
+def run_page(f: Frames, index: RunIndex, run_id: str, max_samples: int) -> tuple[dict[str, Any], Any]:
+    run = index.runs[run_id]
+    metrics = index.metrics.get(run_id, [])
     shown, total = shown_samples(f, run_id, max_samples)
-    eff = [e.model_dump(mode="json") for e in f.results.efficiency if e.run_id == run_id]
-    verdicts = f.verdicts[(f.verdicts.run_id == run_id) | (f.verdicts.baseline_run_id == run_id)]
+    eff = index.efficiency.get(run_id, [])
 
     def outcome(s: Any) -> str:
         return "error" if s.error else ("pass" if s.passed else "fail" if s.passed is False else "scored")
@@ -245,13 +272,12 @@ def run_page(f: Frames, run_id: str, max_samples: int) -> tuple[dict[str, Any], 
         "protocol": run.protocol.model_dump(mode="json"), "environment": run.environment.model_dump(mode="json"),
         "metrics": [[cell(m["task"]), cell(m["metric"]), cell(num(m["value"]), m["value"]),
                      cell(interval(m["ci_low"], m["ci_high"])), cell(num(m["n"]), m["n"]), cell(m["ci_method"] or "")]
-                    for m in metrics.to_dict("records")],
-        "efficiency": eff, "verdicts": records(verdicts.sort_values("order"), [
-            "run_id", "baseline_run_id", "task", "verdict", "delta", "ci_low", "ci_high", "margin", "method"]),
+                    for m in metrics],
+        "efficiency": eff, "verdicts": index.verdicts.get(run_id, []),
         "samples_json": figs.safe_json(sample_rows), "n_shown": len(shown), "n_samples": total,
         "tasks": sorted({s.task for s in shown}),
     }
-    data = {"run": run.model_dump(mode="json"), "metrics": records(metrics.drop(columns=["order"])),
+    data = {"run": run.model_dump(mode="json"), "metrics": metrics,
             "efficiency": eff, "samples_total": total, "samples_shown": len(shown),
             "samples": [s.model_dump(mode="json", exclude={"schema_version", "kind"}) for s in shown]}
     return ctx, data

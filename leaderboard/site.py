@@ -231,8 +231,9 @@ def _pages(w: _Writer, f: pages.Frames, results: Results, o: BuildOptions) -> li
     export("runs", data)
     export("verdicts", pages.records(f.verdicts.drop(columns=["order"])))
     export("efficiency", pages.records(f.efficiency))
+    index = pages.run_index(f)
     for run_id in sorted(set(f.runs.run_id)):
-        ctx, data = pages.run_page(f, run_id, o.max_samples)
+        ctx, data = pages.run_page(f, index, run_id, o.max_samples)
         name = run_slug(run_id)
         w.page(f"runs/{name}.html", "run.html.j2", f"Run {run_id}", max_samples=o.max_samples, **ctx)
         export(f"runs/{name}", data)

@@ -212,3 +212,24 @@ def test_xss_name_in_fixture_is_text(browser: Any, server: str, board: Path) -> 
     assert cell.count() == 1 and cell.inner_text() == XSS_NAME
     assert p.dialogs == [] and p.problems == []
     page.close()
+
+
+@pytest.mark.slow
+def test_a_thousand_runs_page_and_search(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    from specboard.leaderboard.fixtures import write_fixture
+
+    root = tmp_path_factory.mktemp("lb-many")
+    build_site([write_fixture(root / "r.jsonl", items=1, checkpoints=330)], root / "site")
+    for base in _serve(root / "site"):
+        p = _Page(browser, base)
+        page = p.open(base + "runs.html")
+        rows = page.locator("#runs tbody tr")
+        shown = page.locator("#runs tbody tr:not([hidden])")
+        assert rows.count() == 1002 and shown.count() == 50
+        assert "1–50 of 1002 shown (page 1 of 21)" in page.inner_text("[data-count]")
+        page.click("button[data-page=next]")
+        assert "51–100 of 1002" in page.inner_text("[data-count]") and shown.count() == 50
+        page.fill("input[data-filter=text]", "ckpt.step33000")
+        assert shown.count() == 3  # the last checkpoint's bfcl, threejs and efficiency runs
+        assert p.problems == []
+        page.close()
