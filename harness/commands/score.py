@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from specboard.harness.commands._paths import input_file, output_file, writing
-from specboard.harness.errors import ExitCode, InvalidInputError
+from specboard.harness.errors import ExitCode, InvalidInputError, UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -115,6 +115,9 @@ def read_outputs(path: str, tasks: Sequence[Any]) -> tuple[dict[str, list[tuple[
             except ValueError as exc:  # json.JSONDecodeError is a ValueError
                 errors.append(f"{path}:{lineno}: {exc}")
                 continue
+            except RecursionError:
+                errors.append(f"{path}:{lineno}: JSON nested too deeply")
+                continue
             grouped.setdefault(e.task, []).append((item, e))
     return grouped, errors
 
@@ -191,6 +194,8 @@ def run(args: argparse.Namespace) -> ExitCode:
     path = input_file(args.outputs)
     if Path(args.output).exists():
         input_file(output_file(args.output))  # appended to and read first: a regular, readable file
+        if Path(args.output).samefile(path):
+            raise UsageError(f"{args.output} is the outputs file itself; write the results to another file")
     tasks = suite.tasks(ci=False)
     grouped, errors = read_outputs(path, tasks)
     for e in errors:

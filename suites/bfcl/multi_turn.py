@@ -66,7 +66,7 @@ def replay(task: BfclTask, item: Item, output: str) -> Scored:
         if not (isinstance(recorded, list) and all(isinstance(t, list) and all(isinstance(s, str) for s in t)
                                                      for t in recorded)):
             raise ValueError("not a list of lists of strings")
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         return Scored(item=item, score=0.0, passed=False, output=output,
                       error=f"parse error: multi-turn output must be JSON [[step, ...] per turn]: {exc}",
                       extra={"category": task.category})

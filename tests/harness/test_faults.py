@@ -275,6 +275,7 @@ def _bfcl_or_skip() -> None:
     ({"task": "bfcl/simple_python", "item_id": "simple_python_0", "output": "", "repeat": -1}, "repeat"),
     ({"task": "bfcl/simple_python", "item_id": "simple_python_0", "output": "", "extra": 1}, "unknown field"),
     ("not json", "Expecting value"),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
 ])
 def test_score_reports_bad_lines_and_writes_nothing(line: object, reason: str, tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
@@ -303,6 +304,13 @@ def test_score_refuses_duplicates_empty_input_and_likelihood_tasks(tmp_path: Pat
     assert "cannot score stored outputs" in err
     fault(["score", "bfcl", str(inp), "-o", str(tmp_path), "--name", "n"], ExitCode.USAGE_ERROR, capsys,
           "is a directory")
+    fault(["score", "bfcl", str(inp), "-o", str(inp), "--name", "n"], ExitCode.USAGE_ERROR, capsys,
+          "outputs file itself")
+    deep = json.dumps({"task": "bfcl/multi_turn_base", "item_id": "multi_turn_base_1", "output": "[" * 100_000})
+    inp.write_text(deep + "\n")
+    fault(["score", "bfcl", str(inp), "-o", str(out), "--name", "n"], ExitCode.PASS, capsys)  # a parse error sample
+    (sample,) = [r for r in read_rows(out).rows if isinstance(r, SampleRow)]
+    assert sample.score == 0.0 and "parse error" in (sample.error or "")
 
 
 def test_score_hostile_bfcl_output_runs_nothing_and_validates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
