@@ -25,7 +25,9 @@ Not a stand-in for real results: these rows only exercise the site builder.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -118,35 +120,50 @@ def _run_row(info: CandidateInfo, suite: str, start: datetime, items: int) -> Ru
     )
 
 
-def _samples(run: RunRow, skill: float, items: int, *, output_len: int = 60) -> Iterator[SampleRow]:
+@functools.cache
+def _item(task: str, i: int) -> tuple[float, str, str, str]:
+    """(difficulty, item hash, prompt hash, target hash): the same for every run."""
+    return (random.Random(f"{task}/{i}").random(), _sha(task, i), _sha("prompt", task, i), _sha("target", task, i))
+
+
+def _sample_dicts(run: RunRow, skill: float, items: int, *, output_len: int = 60) -> Iterator[dict[str, Any]]:
+    """Sample rows as dicts in the schema's field order (valid by construction; the tests
+    read them back through the validating reader)."""
     rng = random.Random(f"{run.run_id}")
     filler = ("const scene = new THREE.Scene(); " * (1 + output_len // 32))[:output_len]
     for task, _metric, _higher, binary in SUITES[run.protocol.suite]:
+        category = task.split("/")[-1]
         for i in range(items):
-            item_id = f"{task.split('/')[-1]}_{i}"
-            difficulty = random.Random(f"{task}/{i}").random()
+            difficulty, item_hash, prompt_hash, target_hash = _item(task, i)
             if binary:
                 ok = rng.random() * 0.4 + difficulty * 0.6 < skill
                 score = 1.0 if ok else 0.0
                 passed: bool | None = ok
-                output = ("correct " if ok else "wrong ") + filler
+                output: str | None = ("correct " if ok else "wrong ") + filler
             else:
                 score = 1.2 + 4.0 * (1 - skill) + difficulty + rng.random() * 0.3
                 passed = None
                 output = None
-            yield SampleRow(
-                run_id=run.run_id, task=task, item_id=item_id, item_hash=_sha(task, i),
-                prompt_hash=_sha("prompt", task, i), target_hash=_sha("target", task, i),
-                output=output, score=score, passed=passed, latency_s=0.01 + difficulty / 10,
-                tokens_in=100 + i, tokens_out=20 if binary else 0,
-                extra={"category": task.split("/")[-1]},
-            )
+            yield {"schema_version": 2, "kind": "sample", "run_id": run.run_id, "task": task,
+                   "item_id": f"{category}_{i}", "repeat": 0, "item_hash": item_hash, "prompt_hash": prompt_hash,
+                   "target_hash": target_hash, "output": output, "output_truncated": False, "score": score,
+                   "passed": passed, "latency_s": 0.01 + difficulty / 10, "tokens_in": 100 + i,
+                   "tokens_out": 20 if binary else 0, "error": None, "extra": {"category": category}}
 
 
-def _metrics(run: RunRow, samples: list[SampleRow]) -> list[MetricRow]:
+def _samples(run: RunRow, skill: float, items: int, *, output_len: int = 60) -> Iterator[SampleRow]:
+    for d in _sample_dicts(run, skill, items, output_len=output_len):
+        yield SampleRow(**d)
+
+
+def _metrics(run: RunRow, samples: list[Any]) -> list[MetricRow]:
+    """Metric rows computed from the samples (objects or dicts) as the runner does."""
+    def get(s: Any, k: str) -> Any:
+        return s[k] if isinstance(s, dict) else getattr(s, k)
+
     out: list[MetricRow] = []
     for task, metric, higher, binary in SUITES[run.protocol.suite]:
-        values = [s.score for s in samples if s.task == task]
+        values = [get(s, "score") for s in samples if get(s, "task") == task]
         est = mean_with_interval(values, binary=binary)
         out.append(MetricRow(
             run_id=run.run_id, task=task, metric=metric, value=est.value, n=est.n,
@@ -154,7 +171,7 @@ def _metrics(run: RunRow, samples: list[SampleRow]) -> list[MetricRow]:
             higher_is_better=higher,
         ))
     if run.protocol.suite == "bfcl":
-        values = [s.score for s in samples if s.task.startswith("bfcl/")]
+        values = [get(s, "score") for s in samples if get(s, "task").startswith("bfcl/")]
         est = mean_with_interval(values, binary=True)
         out.append(MetricRow(
             run_id=run.run_id, task="bfcl/overall", metric="accuracy", value=est.value,
@@ -190,8 +207,10 @@ def _verdicts(run: RunRow, base: RunRow, verdict: str, delta: float) -> list[Ver
     return rows
 
 
-def iter_fixture_rows(items: int = 40, *, output_len: int = 60, checkpoints: int = 4) -> Iterator[BaseModel]:
-    """Every row of the fixture, in the order a real results file would hold them."""
+def iter_fixture_rows(items: int = 40, *, output_len: int = 60, checkpoints: int = 4,
+                      plain_samples: bool = False) -> Iterator[BaseModel | dict[str, Any]]:
+    """Every row of the fixture, in the order a real results file would hold them (sample
+    rows as plain dicts when ``plain_samples``: what the writer of large files uses)."""
     t = T0
     runs: dict[tuple[str, str, int | None], RunRow] = {}
     everyone = _candidates() + _checkpoints(checkpoints)
@@ -199,7 +218,8 @@ def iter_fixture_rows(items: int = 40, *, output_len: int = 60, checkpoints: int
         for suite in SUITES:
             run = _run_row(info, suite, t, items)
             t += timedelta(minutes=7)
-            samples = list(_samples(run, skill, items, output_len=output_len))
+            samples: list[Any] = list(_sample_dicts(run, skill, items, output_len=output_len) if plain_samples
+                                      else _samples(run, skill, items, output_len=output_len))
             yield run
             yield from samples
             yield from _metrics(run, samples)
@@ -216,8 +236,9 @@ def iter_fixture_rows(items: int = 40, *, output_len: int = 60, checkpoints: int
 
 
 def fixture_rows(items: int = 40, *, output_len: int = 60, checkpoints: int = 4) -> list[BaseModel]:
-    """:func:`iter_fixture_rows` as a list."""
-    return list(iter_fixture_rows(items, output_len=output_len, checkpoints=checkpoints))
+    """:func:`iter_fixture_rows` as a list of row objects."""
+    return [r for r in iter_fixture_rows(items, output_len=output_len, checkpoints=checkpoints)
+            if isinstance(r, BaseModel)]
 
 
 def write_fixture(path: str | Path, items: int = 40, *, output_len: int = 60, checkpoints: int = 4) -> Path:
@@ -234,8 +255,9 @@ def write_fixture(path: str | Path, items: int = 40, *, output_len: int = 60, ch
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for row in iter_fixture_rows(items, output_len=output_len, checkpoints=checkpoints):
-                fh.write(dump_row(row) + "\n")
+            dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+            for row in iter_fixture_rows(items, output_len=output_len, checkpoints=checkpoints, plain_samples=True):
+                fh.write((dumps(row) if isinstance(row, dict) else dump_row(row)) + "\n")
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:

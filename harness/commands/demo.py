@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--out", default="site", help="where the leaderboard is written")
     p.add_argument("--train-minutes", type=float, default=5.0, help="EGGROLL training budget")
     p.add_argument("--preset", default="small", help="EGGROLL preset")
-    p.add_argument("--hook-every", type=int, default=6,
+    p.add_argument("--hook-every", type=int, default=4,
                    help="evaluate every N-th training checkpoint on the Three.js suite (the curve's points)")
     p.add_argument("--hook-limit", type=int, default=25, help="items per task at each training-time evaluation")
     p.add_argument("--function-calling", action="append", default=[], metavar="SPEC",
