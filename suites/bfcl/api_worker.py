@@ -10,7 +10,7 @@ can still take unbounded time or memory (``MathAPI.power(base=10, exponent=10**1
 So all of it runs here, in one long-lived child per scoring process, never in the
 scoring process itself:
 
-- the child is ``python -m specboard.suites.bfcl.api_worker``; requests and replies are
+- the child is ``python -P -m specboard.suites.bfcl.api_worker``; requests and replies are
   JSON lines on a private pipe (the simulated APIs' own prints go to stderr);
 - it caps its address space (:data:`MEMORY_BYTES`, ``RLIMIT_AS``) so a memory bomb is a
   ``MemoryError`` inside the call, which bfcl reports as an execution error;
@@ -102,7 +102,7 @@ class _Worker:
 
     def _start(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "specboard.suites.bfcl.api_worker"],
+            [sys.executable, "-P", "-m", "specboard.suites.bfcl.api_worker"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
             encoding="utf-8", start_new_session=True,
         )

@@ -192,18 +192,18 @@ def executor(scope: Mapping[str, Any]) -> Callable[..., Any]:
 arithmetic.specboard_safe = True  # type: ignore[attr-defined]
 
 
-def _eval_callers(module_globals: Mapping[str, Any]) -> list[str]:
-    """Names of the functions defined in a module whose code looks up the name ``eval``."""
+def _eval_callers(module_globals: Mapping[str, Any], name: str = "eval") -> list[str]:
+    """Names of the functions defined in a module whose code looks up ``name``."""
     found = []
-    for name, obj in module_globals.items():
+    for fname, obj in module_globals.items():
         code = getattr(obj, "__code__", None)
         if code is None or getattr(obj, "__globals__", None) is not module_globals:
             continue
         stack = [code]
         while stack:
             c = stack.pop()
-            if "eval" in c.co_names:
-                found.append(name)
+            if name in c.co_names:
+                found.append(fname)
                 break
             stack += [k for k in c.co_consts if hasattr(k, "co_names")]
     return found
@@ -224,3 +224,5 @@ def require(*module_globals: Mapping[str, Any]) -> None:
             raise UnsafeOutputError(
                 f"refused: {g.get('__name__')} would call the builtin eval (safe stand-in not installed)"
             )
+        if _eval_callers(g, "exec"):  # no stand-in exists: a bfcl-eval that starts using exec is refused
+            raise UnsafeOutputError(f"refused: {g.get('__name__')} calls exec; review this bfcl-eval version")

@@ -148,6 +148,13 @@ def test_eval_is_shadowed_and_checked() -> None:
     assert getattr(b.execute.__globals__["eval"], "specboard_safe", False)
     with pytest.raises(safe_eval.UnsafeOutputError, match="would call the builtin eval"):
         safe_eval.require(_module_calling_eval())
+    shadowed = _module_calling_eval()
+    safe_eval.install(shadowed, shadowed)
+    safe_eval.require(shadowed)  # shadowed now: accepted
+    scope: dict[str, object] = {"__name__": "fake_exec_module"}
+    exec("def run(text):\n    exec(text)\n", scope)  # fixed test source
+    with pytest.raises(safe_eval.UnsafeOutputError, match="calls exec"):
+        safe_eval.require(scope)
 
 
 def _module_calling_eval() -> dict[str, object]:
