@@ -300,3 +300,51 @@ def rowsum16(typingctx, w, woff, n, n64, out, ooff):  # type: ignore[no-untyped-
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+@intrinsic
+def project16(typingctx, xq, xoff, bq, boff, n4, out, ooff):  # type: ignore[no-untyped-def]
+    """Per-lane dot products of one 16-member block: ``out[ooff + l] = Σ_j x[l, j]·b[l, j]``.
+
+    ``xq`` holds ``x + 128`` and ``bq`` the signed ``b``, both in the packed layout (``n4``
+    64-byte vectors from ``xoff`` / ``boff``); ``Σ (x + 128)·b − 128·Σ b`` with two
+    ``vpdpbusd`` per vector (the second against ones), on two interleaved chains each.
+    """
+    sig = types.void(xq, xoff, bq, boff, n4, out, ooff)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        x_v, xoff_v, b_v, boff_v, n4_v, out_v, ooff_v = args
+        intp = context.get_value_type(types.intp)
+        fn = _dpbusd(builder)
+        xbase = builder.gep(_data(context, builder, signature.args[0], x_v), [xoff_v])
+        bbase = builder.gep(_data(context, builder, signature.args[2], b_v), [boff_v])
+        ones = ir.Constant(v16, [0x01010101] * LANES)
+        zero = ir.Constant(v16, [0] * LANES)
+        accs = [cgutils.alloca_once_value(builder, zero) for _ in range(4)]
+        for acc in accs:
+            builder.store(zero, acc)
+        half = builder.udiv(n4_v, ir.Constant(intp, 2))
+        with cgutils.for_range(builder, half) as loop:
+            for u in range(2):
+                off = builder.mul(builder.add(builder.mul(loop.index, ir.Constant(intp, 2)),
+                                              ir.Constant(intp, u)), ir.Constant(intp, 64))
+                xv = _vec_at(builder, builder.gep(xbase, [off]))
+                bv = _vec_at(builder, builder.gep(bbase, [off]))
+                builder.store(builder.call(fn, [builder.load(accs[u]), xv, bv]), accs[u])
+                builder.store(builder.call(fn, [builder.load(accs[2 + u]), ones, bv]), accs[2 + u])
+        with builder.if_then(builder.icmp_unsigned("!=", builder.mul(half, ir.Constant(intp, 2)),
+                                                   n4_v)):
+            off = builder.mul(builder.sub(n4_v, ir.Constant(intp, 1)), ir.Constant(intp, 64))
+            xv = _vec_at(builder, builder.gep(xbase, [off]))
+            bv = _vec_at(builder, builder.gep(bbase, [off]))
+            builder.store(builder.call(fn, [builder.load(accs[0]), xv, bv]), accs[0])
+            builder.store(builder.call(fn, [builder.load(accs[2]), ones, bv]), accs[2])
+        xb = builder.add(builder.load(accs[0]), builder.load(accs[1]))
+        bs = builder.add(builder.load(accs[2]), builder.load(accs[3]))
+        res = builder.sub(xb, builder.mul(bs, ir.Constant(v16, [128] * LANES)))
+        dst = builder.gep(_data(context, builder, signature.args[5], out_v), [ooff_v])
+        builder.store(res, builder.bitcast(dst, v16.as_pointer()), align=4)
+        _vzeroupper(builder)
+        return context.get_dummy_value()
+
+    return sig, codegen
