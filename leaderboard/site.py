@@ -103,11 +103,16 @@ class _Writer:
         path.write_text(text, encoding="utf-8")
         self.count += 1
 
-    def json(self, rel: str, obj: Any) -> None:
+    def json(self, rel: str, obj: Any, *, plain: Any = None) -> None:
+        """``obj`` (pandas/numpy values converted) plus ``plain`` (already plain JSON values,
+        e.g. model dumps, merged in as they are)."""
         import json
 
+        data = pages.py(obj)
+        if plain:
+            data.update(plain)
         # compact separators keep json on its C encoder (indent would switch to pure Python)
-        self.text(rel, json.dumps(pages.py(obj), sort_keys=True, separators=(",", ":"),
+        self.text(rel, json.dumps(data, sort_keys=True, separators=(",", ":"),
                                   ensure_ascii=False, allow_nan=False, default=str) + "\n")
 
     def page(self, rel: str, template: str, title: str, **ctx: Any) -> None:
@@ -194,7 +199,8 @@ def _pages(w: _Writer, f: pages.Frames, results: Results, o: BuildOptions) -> li
     exported: list[str] = []
 
     def export(name: str, data: Any) -> None:
-        w.json(f"data/{name}.json", data)
+        plain = {"samples": data.pop("samples")} if isinstance(data, dict) and "samples" in data else None
+        w.json(f"data/{name}.json", data, plain=plain)
         exported.append(f"data/{name}.json")
 
     ctx, data = pages.overview(f)

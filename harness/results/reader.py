@@ -44,7 +44,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -127,15 +127,15 @@ def _line(path: str, lineno: int, raw: bytes, terminated: bool) -> BaseModel | L
     return row
 
 
-def _chunks(path: str, size: int) -> Iterator[tuple[int, int, bytes, bool]]:
-    """(byte offset, first line number, bytes, ends with a newline) pieces of a file."""
-    offset, line, rest = 0, 1, b""
+def _chunks(path: str, size: int) -> Iterator[tuple[int, bytes, bool]]:
+    """(byte offset, bytes, ends with a newline) pieces of a file, cut at line ends."""
+    offset, rest = 0, b""
     with open(path, "rb") as fh:
         while True:
             block = fh.read(size)
             if not block:
                 if rest:
-                    yield offset, line, rest, False
+                    yield offset, rest, False
                 return
             data = rest + block if rest else block
             cut = data.rfind(b"\n") + 1
@@ -143,9 +143,8 @@ def _chunks(path: str, size: int) -> Iterator[tuple[int, int, bytes, bool]]:
                 rest = data
                 continue
             piece, rest = data[:cut], data[cut:]
-            yield offset, line, piece, True
+            yield offset, piece, True
             offset += len(piece)
-            line += piece.count(b"\n")
 
 
 class _Scanner:
@@ -162,8 +161,9 @@ class _Scanner:
             raise StoreError([err])
         return err
 
-    def chunk(self, path: str, offset: int, line: int, piece: bytes, terminated: bool) -> Iterator[Item]:
-        """Runs of canonical sample lines in bulk, every other line one by one."""
+    def chunk(self, path: str, offset: int, line: int, piece: bytes, terminated: bool) -> Generator[Item, None, int]:
+        """Runs of canonical sample lines in bulk, every other line one by one; returns the
+        line number after the piece."""
         end = len(piece) if terminated else piece.rfind(b"\n") + 1
         pos = 0 if piece.startswith(_PREFIX_TUPLE) else -1
         starts = [m.start() + 1 for m in _BREAK.finditer(piece, 0, end)]
@@ -174,24 +174,26 @@ class _Scanner:
             if b >= end:
                 break
             if b > pos:
-                yield from self.region(path, offset + pos, line, piece[pos:b])
-                line += piece.count(b"\n", pos, b)
+                line += yield from self.region(path, offset + pos, line, piece[pos:b])
             stop = piece.find(b"\n", b, end) + 1
             yield from self.lines(path, offset + b, line, piece[b:stop], True, bulk=False)
             line += 1
             pos = stop
         if end > pos:
-            yield from self.region(path, offset + pos, line, piece[pos:end])
-            line += piece.count(b"\n", pos, end)
+            line += yield from self.region(path, offset + pos, line, piece[pos:end])
         if end < len(piece):
             yield from self.lines(path, offset + end, line, piece[end:], False, bulk=False)
+            line += 1
+        return line
 
-    def region(self, path: str, offset: int, line: int, piece: bytes) -> Iterator[Item]:
-        """Complete lines that all start with a sample prefix."""
+    def region(self, path: str, offset: int, line: int, piece: bytes) -> Generator[Item, None, int]:
+        """Complete lines that all start with a sample prefix; returns how many."""
+        n = piece.count(b"\n")
         if piece.isascii() or _utf8(piece):
-            yield from self.batch(path, offset, line, piece, piece.count(b"\n"))
+            yield from self.batch(path, offset, line, piece, n)
         else:  # some line is not UTF-8: the store replaces bad bytes, arrow would keep them
             yield from self.lines(path, offset, line, piece, True)
+        return n
 
     def lines(self, path: str, offset: int, line: int, piece: bytes, terminated: bool,
               bulk: bool = True) -> Iterator[Item]:
@@ -295,8 +297,9 @@ def scan(paths: Sequence[str | os.PathLike[str]], *, mode: Mode = "objects", str
         if not os.path.exists(path):
             yield sc.error(LineError(path, 0, "file not found"))
             continue
-        for offset, line, piece, terminated in _chunks(path, chunk_bytes or CHUNK_BYTES):
-            yield from sc.chunk(path, offset, line, piece, terminated)
+        line = 1
+        for offset, piece, terminated in _chunks(path, chunk_bytes or CHUNK_BYTES):
+            line = yield from sc.chunk(path, offset, line, piece, terminated)
 
 
 def read_lines(path: str, wanted: Sequence[tuple[int, int, int]]) -> dict[int, BaseModel | LineError | None]:
@@ -312,11 +315,16 @@ def read_lines(path: str, wanted: Sequence[tuple[int, int, int]]) -> dict[int, B
     with open(path, "rb") as fh:
         for (offset, first), lines in sorted(by_start.items()):
             fh.seek(offset)
-            raws: list[tuple[int, bytes]] = []
-            for lineno in range(first, max(lines) + 1):
-                raw = fh.readline()
-                if lineno in lines:
-                    raws.append((lineno, raw))
+            need = max(lines) - first + 1
+            buf = b""
+            while buf.count(b"\n") < need:
+                block = fh.read(1 << 20)
+                if not block:
+                    break
+                buf += block
+            parts = buf.split(b"\n", need)
+            raws = [(first + k, parts[k] + (b"\n" if k < len(parts) - 1 else b""))
+                    for k in range(min(need, len(parts))) if first + k in lines]
             bulk = [(n, r) for n, r in raws if r.startswith(_PREFIXES[0]) and r.endswith(b"\n")]
             try:
                 rows = _OBJECTS.validate_json(b"[" + b",".join(r[:-1] for _, r in bulk) + b"]") if bulk else []
