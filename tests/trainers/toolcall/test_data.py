@@ -180,3 +180,15 @@ def test_pack_masks_prompts_and_keeps_examples_whole() -> None:
         if len(sft_data.encode(tok, r)[0]) <= 400)
     again = sft_data.pack(tok, rows, 400, seed=0, max_rows=2)
     assert again.input_ids.shape[0] <= 2
+
+
+def test_evaluate_orders_checkpoints_and_selects_exact_categories(tmp_path: Any) -> None:
+    from specboard.trainers.toolcall import evaluate
+
+    for d in ("evals/step-100", "evals/step-25", "final"):
+        (tmp_path / d).mkdir(parents=True)
+    found = evaluate.checkpoints(tmp_path)
+    assert [p.name for p in found] == ["step-25", "step-100", "final"]
+    argv = evaluate.eval_argv(found[-1], tmp_path / "r.jsonl", limit=5, threads=1)
+    assert argv[argv.index("--candidate") + 1] == f"hf:{found[-1]}?threads=1"
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--task"] == [f"bfcl/{c}" for c in evaluate.CATEGORIES]
