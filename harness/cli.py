@@ -74,17 +74,6 @@ def build_parser() -> Parser:
     return parser
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer ≥ 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def _write_traceback(exc: BaseException) -> Path | None:
     text = "".join(traceback.format_exception(exc))
     try:

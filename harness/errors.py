@@ -53,7 +53,7 @@ class InvalidInputError(SpecboardError):
     exit_code = ExitCode.INVALID_INPUT
 
 
-class RunFailedError(SpecboardError):
+class RunFailedError(SpecboardError, RuntimeError):
     """Task or scoring code raised: the run is recorded as ``failed``, never as a verdict."""
 
     exit_code = ExitCode.INTERNAL_ERROR

@@ -95,6 +95,9 @@ class TaskComparison:
     unpaired: int = 0
     candidate_value: float | None = None
     baseline_value: float | None = None
+    stop_reason: str | None = None
+    projected_items: int | None = None
+    errors: int = 0
 
     def summary(self) -> str:
         if self.delta is None:
@@ -142,6 +145,9 @@ class Comparison:
                     p_value=t.p_value,
                     p_adjusted=t.p_adjusted,
                     reason=t.reason,
+                    stop_reason=t.stop_reason,
+                    projected_items=t.projected_items,
+                    errors=t.errors,
                     extra={
                         "right_to_wrong": rtw,
                         "wrong_to_right": len(t.flips) - rtw,
@@ -411,22 +417,25 @@ def select_run(rows: Sequence[Any], run_id: str | None = None) -> tuple[str, lis
     return run_id, selected
 
 
-def format_table(comparison: Comparison, *, title: str = "specboard gate") -> str:
-    """A plain-text verdict table (also valid Markdown)."""
-    lines = [
-        f"### {title}: {comparison.overall}",
-        "",
-        "| task | verdict | Δ | interval | δ | n | method | flips ↓/↑ | note |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+def format_table(comparison: Comparison, *, title: str = "specboard gate", verdict: str | None = None) -> str:
+    """A plain-text verdict table (also valid Markdown); sequential decisions add the
+    error count, the stop reason and the items a decision would need."""
+    sequential = any(t.stop_reason for t in comparison.tasks)
+    head = "| task | verdict | Δ | interval | δ | items | method | flips ↓/↑ |"
+    rule = "|---|---|---|---|---|---|---|---|"
+    if sequential:
+        head += " errors | stop | projected |"
+        rule += "---|---|---|"
+    lines = [f"### {title}: {verdict or comparison.overall}", "", head + " note |", rule + "---|"]
     for t in comparison.tasks:
         rtw = sum(f.direction == "right->wrong" for f in t.flips)
-        iv = "" if t.ci_low is None else f"[{t.ci_low:+.3f}, {t.ci_high:+.3f}]"
+        iv = "" if t.ci_low is None or t.ci_high is None else f"[{t.ci_low:+.3f}, {t.ci_high:+.3f}]"
         delta = "" if t.delta is None else f"{t.delta:+.3f}"
-        lines.append(
-            f"| {t.task} | {t.verdict} | {delta} | {iv} | {t.margin:.3f} | {t.n_pairs} | {t.method or ''} "
-            f"| {rtw}/{len(t.flips) - rtw} | {t.reason or ''} |"
-        )
+        row = (f"| {t.task} | {t.verdict} | {delta} | {iv} | {t.margin:.3f} | {t.n_pairs} | {t.method or ''} "
+               f"| {rtw}/{len(t.flips) - rtw} |")
+        if sequential:
+            row += f" {t.errors} | {t.stop_reason or ''} | {'' if t.projected_items is None else t.projected_items} |"
+        lines.append(row + f" {t.reason or ''} |")
     return "\n".join(lines)
 
 
@@ -456,7 +465,7 @@ def _short(text: str | None, n: int = 160) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def github_report(comparison: Comparison, *, title: str = "specboard gate") -> bool:
+def github_report(comparison: Comparison, *, title: str = "specboard gate", verdict: str | None = None) -> bool:
     """On GitHub Actions: verdict table to the step summary, ``::error`` per FAIL task.
 
     Returns False (and does nothing) outside Actions (``GITHUB_STEP_SUMMARY`` unset).
@@ -466,7 +475,7 @@ def github_report(comparison: Comparison, *, title: str = "specboard gate") -> b
         return False
     import github_action_utils as gha
 
-    text = format_table(comparison, title=title)
+    text = format_table(comparison, title=title, verdict=verdict)
     flips = format_flips(comparison, limit=10)
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(text + "\n\n")

@@ -1,14 +1,20 @@
-"""Evaluate tasks on a candidate and write rows: the loop every producer shares.
+"""One evaluation run in a results file: open or resume, write rows, aggregate, finish.
 
-:class:`Run` opens (or resumes) a run in a results file, evaluates tasks batch by batch,
-appends ``sample`` rows after every batch (so an interrupted run loses at most one batch),
-then appends ``metric`` rows and a final ``run`` row. A run with the same fingerprint
-(candidate identity + protocol) that never finished is resumed: its finished items are
-skipped.
+:class:`Run` owns the rows of one run: the start ``run`` row, ``sample`` rows appended
+after every batch (an interrupted run loses at most one batch), ``metric`` rows (task
+metrics and the suite's own aggregates) and the final ``run`` row with its status. A run
+with the same fingerprint (candidate identity + protocol) that never finished is resumed:
+its finished items are skipped and its stored rows are reused.
+:mod:`specboard.harness.runner.suite_run` decides *which* items to evaluate, in what order,
+and when to stop; every entry point goes through it.
 
-Errors inside a batch fall back to item-by-item evaluation; an item that still raises is
-scored as a failure with the error stored. Nothing a candidate does aborts the run except
-KeyboardInterrupt, which records the run as ``interrupted`` and re-raises.
+Failures: the candidate is wrapped (:class:`GuardedCandidate`) so that an exception raised
+by the *candidate* on a batch is told apart from one raised by *task or scoring code*.
+A candidate failure is retried item by item and an item that still fails becomes an error
+sample that never flatters: score 0 for binary tasks, no score (excluded from means,
+counted as an error) for continuous ones. An exception in task or scoring code is a bug:
+the run is recorded as ``failed`` and :class:`~specboard.harness.errors.RunFailedError` is
+raised (exit 3), never a verdict.
 """
 
 from __future__ import annotations
@@ -17,12 +23,13 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from specboard.harness.candidates.base import Candidate
+from specboard.harness.errors import RunFailedError
 from specboard.harness.results.schema import (
     OUTPUT_LIMIT,
     CandidateInfo,
@@ -36,10 +43,12 @@ from specboard.harness.results.store import ResultStore
 from specboard.harness.runner.environment import capture_environment
 from specboard.harness.runner.tasks import Item, Scored, Task
 
-Progress = Callable[[str, int, int], None]
+Key = tuple[str, str, int]
+"""(task, item id, repeat)."""
 
 
 def fingerprint(candidate: CandidateInfo, protocol: Protocol) -> str:
+    """sha256 over the candidate's identity and the protocol: equal ⇒ same run, resumable."""
     ident = {
         "candidate": candidate.model_dump(mode="json", include={"name", "revision", "step", "dtype"}),
         "protocol": protocol.model_dump(mode="json"),
@@ -61,36 +70,32 @@ def select_items(items: Sequence[Item], limit: int | None, shard: tuple[int, int
     return chosen
 
 
-def build_protocol(
-    suite: str,
-    suite_version: str,
-    tasks: Sequence[Task],
-    *,
-    seed: int = 0,
-    limit: int | None = None,
-    repeats: int = 1,
-    shard: tuple[int, int] | None = None,
-    extra_decoding: dict[str, Any] | None = None,
-) -> Protocol:
-    from specboard.harness.data.cache import artifact_sha256
+class CandidateError(RuntimeError):
+    """The candidate (not the task) raised while answering a request."""
 
-    data: dict[str, str] = {}
-    for t in tasks:
-        for name in t.data_artifacts:
-            data[name] = artifact_sha256(name)
-    decoding: dict[str, Any] = {t.name: t.decoding() for t in tasks if t.decoding()}
-    decoding.update(extra_decoding or {})
-    return Protocol(
-        suite=suite,
-        suite_version=suite_version,
-        tasks={t.name: t.version for t in tasks},
-        data_sha256=data,
-        seed=seed,
-        limit=limit,
-        repeats=repeats,
-        decoding=decoding,
-        shard=f"{shard[0]}/{shard[1]}" if shard else None,
-    )
+
+class GuardedCandidate:
+    """Passes every call to the candidate; re-raises its exceptions as :class:`CandidateError`."""
+
+    _CALLS = ("loglikelihood", "loglikelihood_rolling", "generate", "format_chat")
+
+    def __init__(self, inner: Candidate):
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if name not in self._CALLS:
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return attr(*args, **kwargs)
+            except (KeyboardInterrupt, CandidateError):
+                raise
+            except Exception as exc:
+                raise CandidateError(f"{type(exc).__name__}: {exc}") from exc
+
+        return call
 
 
 def _sample_row(run_id: str, task: Task, s: Scored, repeat: int, latency: float) -> SampleRow:
@@ -106,7 +111,7 @@ def _sample_row(run_id: str, task: Task, s: Scored, repeat: int, latency: float)
         target_hash=s.item.target_hash,
         output=out[:OUTPUT_LIMIT] if truncated and out is not None else out,
         output_truncated=truncated,
-        score=float(s.score),
+        score=None if s.score is None else float(s.score),
         passed=s.passed,
         latency_s=latency,
         tokens_in=s.tokens_in,
@@ -114,6 +119,12 @@ def _sample_row(run_id: str, task: Task, s: Scored, repeat: int, latency: float)
         error=s.error,
         extra=s.extra,
     )
+
+
+def error_sample(task: Task, item: Item, error: str) -> Scored:
+    """A candidate's failure on one item: wrong for binary tasks, unscored for continuous ones."""
+    return Scored(item=item, score=0.0 if task.binary else None, passed=False if task.binary else None,
+                  error=error)
 
 
 @dataclass
@@ -126,50 +137,37 @@ class Run:
     run_id: str = ""
     info: CandidateInfo | None = None
     resumed: bool = False
-    done: set[tuple[str, str, int]] = field(default_factory=set)
+    done: set[Key] = field(default_factory=set)
+    stored: dict[Key, SampleRow] = field(default_factory=dict)
     threads: int | None = None
+    started_at: Any = None
 
     @classmethod
-    def open(
-        cls,
-        candidate: Candidate,
-        protocol: Protocol,
-        results: str | Path,
-        *,
-        resume: bool = True,
-        run_id: str | None = None,
-        write_start: bool = True,
-        threads: int | None = None,
-    ) -> Run:
-        """Start a run, or resume the unfinished run with the same fingerprint.
-
-        ``run_id`` forces an id (pytest-xdist workers share one); ``write_start=False``
-        skips the start ``run`` row (a controller writes it).
-        """
+    def open(cls, candidate: Candidate, protocol: Protocol, results: str | Path, *, resume: bool = True,
+             run_id: str | None = None, threads: int | None = None) -> Run:
+        """Start a run, or resume the unfinished run with the same fingerprint (or ``run_id``)."""
         store = ResultStore(results)
         info = candidate.info()
-        fp = fingerprint(info, protocol)
         run = cls(candidate=candidate, protocol=protocol, store=store, info=info, threads=threads)
+        fp = fingerprint(info, protocol)
         previous = store.resumable_run(fp) if resume and run_id is None else None
-        if run_id is not None:
-            run.run_id = run_id
-            run.done = store.finished_items(run_id) if resume else set()
-            run.resumed = bool(run.done)
-        elif previous is not None:
-            run.run_id = previous.run_id
-            run.done = store.finished_items(previous.run_id)
-            run.resumed = True
-        else:
-            run.run_id = new_run_id(info, protocol.suite)
-        if write_start and not run.resumed:
+        run.run_id = run_id or (previous.run_id if previous else new_run_id(info, protocol.suite))
+        if resume and (previous is not None or run_id is not None):
+            rows = [r for r in store.read().rows if getattr(r, "run_id", None) == run.run_id]
+            run.stored = {(r.task, r.item_id, r.repeat): r for r in rows if isinstance(r, SampleRow)}
+            run.done = set(run.stored)
+            run.started_at = next((r.started_at for r in rows if isinstance(r, RunRow)), None)
+            run.resumed = previous is not None or bool(run.done)
+        if run.started_at is None:
+            run.started_at = utcnow()
             store.append([run.run_row("running")])
         return run
 
-    def run_row(self, status: str, started_at: Any = None) -> RunRow:
+    def run_row(self, status: str) -> RunRow:
         assert self.info is not None
         return RunRow(
             run_id=self.run_id,
-            started_at=started_at or utcnow(),
+            started_at=self.started_at or utcnow(),
             finished_at=None if status == "running" else utcnow(),
             status=status,  # type: ignore[arg-type]
             fingerprint=fingerprint(self.info, self.protocol),
@@ -178,116 +176,49 @@ class Run:
             environment=capture_environment(self.threads),
         )
 
-    def evaluate_task(
-        self,
-        task: Task,
-        items: Sequence[Item],
-        *,
-        repeats: int | None = None,
-        seed: int | None = None,
-        progress: Progress | None = None,
-    ) -> list[SampleRow]:
-        """Evaluate ``items`` × repeats, skipping finished ones; returns the new sample rows."""
-        repeats = repeats if repeats is not None else self.protocol.repeats
-        seed = seed if seed is not None else self.protocol.seed
-        written: list[SampleRow] = []
-        total = len(items) * repeats
-        finished = 0
-        for repeat in range(repeats):
-            pending = [it for it in items if (task.name, it.id, repeat) not in self.done]
-            finished += len(items) - len(pending)
-            for start in range(0, len(pending), max(1, task.batch_size)):
-                batch = pending[start : start + max(1, task.batch_size)]
-                t0 = time.perf_counter()
-                scored = self._evaluate_batch(task, batch, repeat, seed)
-                latency = (time.perf_counter() - t0) / max(1, len(batch))
-                rows = [_sample_row(self.run_id, task, s, repeat, latency) for s in scored]
-                self.store.append(rows)
-                written += rows
-                self.done.update((task.name, r.item_id, repeat) for r in rows)
-                finished += len(batch)
-                if progress is not None:
-                    progress(task.name, finished, total)
-        return written
+    def evaluate(self, task: Task, items: Sequence[Item], *, repeat: int, seed: int) -> list[SampleRow]:
+        """Evaluate ``items`` (one repeat) that are not done yet, append and return their rows."""
+        pending = [it for it in items if (task.name, it.id, repeat) not in self.done]
+        if not pending:
+            return []
+        t0 = time.perf_counter()
+        scored = self._evaluate_batch(task, pending, repeat, seed)
+        latency = (time.perf_counter() - t0) / len(pending)
+        rows = [_sample_row(self.run_id, task, s, repeat, latency) for s in scored]
+        self.store.append(rows)
+        for r in rows:
+            key = (task.name, r.item_id, repeat)
+            self.done.add(key)
+            self.stored[key] = r
+        return rows
 
     def _evaluate_batch(self, task: Task, batch: Sequence[Item], repeat: int, seed: int) -> list[Scored]:
+        guarded: Any = GuardedCandidate(self.candidate)
         try:
-            scored = task.evaluate(self.candidate, batch, repeat=repeat, seed=seed)
-            if len(scored) != len(batch):
-                raise RuntimeError(f"{task.name}.evaluate returned {len(scored)} results for {len(batch)} items")
-            return scored
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:
+            scored = task.evaluate(guarded, batch, repeat=repeat, seed=seed)
+        except CandidateError as exc:
             if len(batch) == 1:
-                return [
-                    Scored(
-                        item=batch[0],
-                        score=0.0,
-                        passed=False if task.binary else None,
-                        error=f"{type(exc).__name__}: {exc}",
-                    )
-                ]
-        return [self._evaluate_batch(task, [it], repeat, seed)[0] for it in batch]
+                return [error_sample(task, batch[0], str(exc))]
+            return [self._evaluate_batch(task, [it], repeat, seed)[0] for it in batch]
+        if len(scored) != len(batch):
+            raise RunFailedError(f"{task.name}.evaluate returned {len(scored)} results for {len(batch)} items")
+        return scored
 
-    def samples(self, task: str | None = None) -> list[SampleRow]:
-        rows = self.store.read().rows
-        return [
-            r for r in rows
-            if isinstance(r, SampleRow) and r.run_id == self.run_id and (task is None or r.task == task)
-        ]
+    def rows_of(self, task: str) -> list[SampleRow]:
+        """Every stored sample row of this run for ``task`` (evaluated now or before a resume)."""
+        return [r for k, r in self.stored.items() if k[0] == task]
 
-    def aggregate(self, tasks: Sequence[Task]) -> list[MetricRow]:
-        """Compute and append metric rows for ``tasks`` from every stored sample of this run."""
-        by_task: dict[str, list[SampleRow]] = {}
-        for s in self.samples():
-            by_task.setdefault(s.task, []).append(s)
+    def aggregate(self, tasks: Sequence[Task], suite_metrics: Any = None) -> list[MetricRow]:
+        """Append and return the metric rows: each task's, then the suite's own aggregates."""
         metrics: list[MetricRow] = []
         for t in tasks:
-            samples = by_task.get(t.name, [])
+            samples = self.rows_of(t.name)
             if samples:
                 metrics += t.aggregate(self.run_id, samples)
+        if suite_metrics is not None:
+            metrics += suite_metrics(self.run_id, list(self.stored.values()))
         self.store.append(metrics)
         return metrics
 
     def finish(self, status: str = "finished") -> None:
-        started = None
-        for r in self.store.read().rows:
-            if isinstance(r, RunRow) and r.run_id == self.run_id:
-                started = r.started_at
-                break
-        self.store.append([self.run_row(status, started_at=started)])
-
-
-def evaluate(
-    candidate: Candidate,
-    tasks: Sequence[Task],
-    results: str | Path,
-    *,
-    suite: str,
-    suite_version: str = "1",
-    seed: int = 0,
-    limit: int | None = None,
-    repeats: int = 1,
-    shard: tuple[int, int] | None = None,
-    resume: bool = True,
-    progress: Progress | None = None,
-) -> tuple[Run, list[MetricRow]]:
-    """Run every task on the candidate end to end; returns the run and its metric rows."""
-    protocol = build_protocol(
-        suite, suite_version, tasks, seed=seed, limit=limit, repeats=repeats, shard=shard
-    )
-    run = Run.open(candidate, protocol, results, resume=resume)
-    try:
-        for task in tasks:
-            run.evaluate_task(task, select_items(task.items(), limit, shard), progress=progress)
-    except KeyboardInterrupt:
-        run.finish("interrupted")
-        raise
-    except Exception:
-        # A task that cannot run at all (missing data, no sandbox): record it, then report.
-        run.finish("failed")
-        raise
-    metrics = run.aggregate(tasks)
-    run.finish("finished")
-    return run, metrics
+        self.store.append([self.run_row(status)])

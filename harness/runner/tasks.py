@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from specboard.harness.candidates.base import Candidate
-from specboard.harness.results.schema import MetricRow, SampleRow
+from specboard.harness.results.schema import CandidateInfo, MetricRow, SampleRow
 
 
 def sha256_text(text: str) -> str:
@@ -63,7 +63,8 @@ class Scored:
     """The outcome of one item (one repeat)."""
 
     item: Item
-    score: float
+    score: float | None
+    """Per-item score; None only for an error of a continuous task (excluded from means)."""
     passed: bool | None = None
     output: str | None = None
     error: str | None = None
@@ -90,6 +91,9 @@ class Task(ABC):
     """Names of cache artifacts the items come from (their sha256 goes in the protocol)."""
     batch_size: int = 8
     """Items per ``evaluate`` call."""
+    score_range: tuple[float, float] = (0.0, 1.0)
+    """Range of a per-item score; the sequential gate bounds per-item differences by its
+    width (continuous tasks must declare theirs)."""
 
     @abstractmethod
     def items(self) -> list[Item]:
@@ -114,6 +118,16 @@ class Task(ABC):
         """Decoding parameters recorded in the protocol."""
         return {}
 
+    def stratum(self, item: Item) -> str:
+        """The stratum an item belongs to for the seeded stratified order (default: one)."""
+        return str(item.data.get("stratum", ""))
+
+    def constraint(self, candidate: CandidateInfo) -> str | None:
+        """Name of the decoding constraint this task attaches to generation requests for
+        this candidate (None: unconstrained). Recorded in the protocol, so constrained and
+        unconstrained runs never pair silently."""
+        return None
+
     def aggregate(self, run_id: str, samples: Sequence[SampleRow]) -> list[MetricRow]:
         """Headline metric from this run's samples (default: mean of per-item means).
 
@@ -125,8 +139,9 @@ class Task(ABC):
         per_item: dict[str, list[float]] = {}
         errors = 0
         for s in samples:
-            per_item.setdefault(s.item_id, []).append(s.score)
             errors += s.error is not None
+            if s.score is not None:  # an unscored error sample is counted, not averaged
+                per_item.setdefault(s.item_id, []).append(s.score)
         values = [sum(v) / len(v) for v in per_item.values()]
         if not values:
             return []

@@ -38,13 +38,34 @@ from specboard.suites.bfcl.loader import (
     bfcl,
     entries,
 )
-from specboard.suites.bfcl.metrics import suite_metrics
+from specboard.suites.bfcl.metrics import headline, suite_metrics
 from specboard.suites.bfcl.task import CI_ITEMS, STOP, BfclTask, tasks
 
 SUITE_VERSION = "1"
+GATE_BUDGET = "8m"
+"""The sequential gate's default budget (``pytest suites -k bfcl`` within 10 minutes on 2 cores)."""
+GATE_MARGIN = 0.02
+"""Default δ on accuracy (raised per task by ``noise.json``)."""
 
 __all__ = [
-    "ARTIFACT", "AST_CATEGORIES", "CATEGORIES", "CI_ITEMS", "MODEL_NAME", "MULTI_TURN_CATEGORIES",
-    "RELEVANCE_CATEGORIES", "STOP", "SUITE_VERSION", "BfclTask", "UnsafeOutputError", "answers", "bfcl",
-    "decode", "entries", "suite_metrics", "tasks",
+    "ARTIFACT",
+    "AST_CATEGORIES",
+    "CATEGORIES",
+    "CI_ITEMS",
+    "GATE_BUDGET",
+    "GATE_MARGIN",
+    "MODEL_NAME",
+    "MULTI_TURN_CATEGORIES",
+    "RELEVANCE_CATEGORIES",
+    "STOP",
+    "SUITE_VERSION",
+    "BfclTask",
+    "UnsafeOutputError",
+    "answers",
+    "bfcl",
+    "decode",
+    "entries",
+    "headline",
+    "suite_metrics",
+    "tasks",
 ]

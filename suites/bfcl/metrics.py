@@ -98,3 +98,40 @@ def suite_metrics(run_id: str, samples: Sequence[SampleRow], *, level: float = 0
                    if k == "overall" else "bfcl eval_runner_helper aggregation"},
         ))
     return rows
+
+
+GROUP_WEIGHTS = {"non_live": 10.0, "live": 10.0, "irrelevance_total": 10.0, "multi_turn": 30.0}
+"""BFCL v4's overall weights of the groups we can run offline (agentic left out)."""
+
+
+def category_weights(pool_sizes: dict[str, int]) -> dict[str, float]:
+    """Each category's weight in ``bfcl/overall``, following eval_runner_helper: non-live is the
+    unweighted mean of (simple = mean of the three languages), multiple, parallel and
+    parallel_multiple; live is weighted by category size; irrelevance and multi-turn are
+    unweighted means; the groups then get :data:`GROUP_WEIGHTS`. live_relevance is not
+    part of the overall (weight 0)."""
+    w: dict[str, float] = {}
+    simple = ("simple_python", "simple_java", "simple_javascript")
+    for c in simple:
+        w[c] = GROUP_WEIGHTS["non_live"] / 4 / 3
+    for c in ("multiple", "parallel", "parallel_multiple"):
+        w[c] = GROUP_WEIGHTS["non_live"] / 4
+    live = AGGREGATE_CATEGORIES["live"]
+    live_total = sum(pool_sizes.get(c, 0) for c in live) or 1
+    for c in live:
+        w[c] = GROUP_WEIGHTS["live"] * pool_sizes.get(c, 0) / live_total
+    for c in AGGREGATE_CATEGORIES["irrelevance_total"]:
+        w[c] = GROUP_WEIGHTS["irrelevance_total"] / 2
+    for c in MULTI_TURN_CATEGORIES:
+        w[c] = GROUP_WEIGHTS["multi_turn"] / len(MULTI_TURN_CATEGORIES)
+    return w
+
+
+def headline(tasks: Sequence[Any]) -> Any:
+    """The suite's headline for the sequential gate: ``bfcl/overall`` as per-item weights
+    over the selected categories (renormalised when only some are selected)."""
+    from specboard.harness.runner.suite_run import Headline
+
+    sizes = {t.name.removeprefix("bfcl/"): len(t.items()) for t in tasks}
+    weights = category_weights(sizes)
+    return Headline("bfcl/overall", {t.name: weights.get(t.name.removeprefix("bfcl/"), 0.0) for t in tasks})

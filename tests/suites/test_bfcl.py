@@ -12,7 +12,7 @@ from specboard.harness.candidates.base import CandidateBase, GenerateRequest, Ge
 from specboard.harness.candidates.mock import MockCandidate
 from specboard.harness.data.cache import MissingArtifactError, artifact_dir, cache_root
 from specboard.harness.results.schema import CandidateInfo, SampleRow
-from specboard.harness.runner.run import evaluate
+from specboard.harness.runner import evaluate
 from specboard.harness.runner.tasks import Item
 from specboard.suites import bfcl, load_suite
 

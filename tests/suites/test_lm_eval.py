@@ -11,7 +11,7 @@ from specboard.harness.candidates.mock import MockCandidate
 from specboard.harness.data.offline import disable_offline, enforce_offline
 from specboard.harness.results.schema import MetricRow, SampleRow
 from specboard.harness.results.store import read_rows
-from specboard.harness.runner.run import evaluate
+from specboard.harness.runner import evaluate
 
 pytest.importorskip("lm_eval")
 from specboard.suites import lm_eval as suite

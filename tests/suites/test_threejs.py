@@ -16,7 +16,7 @@ from specboard.harness.candidates.mock import MockCandidate
 from specboard.harness.data import threejs as corpus
 from specboard.harness.results.schema import CandidateInfo, MetricRow, SampleRow
 from specboard.harness.results.store import read_rows
-from specboard.harness.runner.run import evaluate
+from specboard.harness.runner import evaluate
 from specboard.suites import threejs as suite
 
 

@@ -179,7 +179,9 @@ def test_cli_gate_compare_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureF
     small = tmp_path / "small.jsonl"
     _write_run(small, "small", "s/t", [1] * 5)
     assert main(["compare", str(small), f"{good}@good", "--inconclusive", "pass"]) == ExitCode.PASS
-    assert main(["compare", str(small), str(good)]) == ExitCode.INCONCLUSIVE
+    # one default everywhere: INCONCLUSIVE is reported (exit 0) unless --inconclusive=fail
+    assert main(["compare", str(small), str(good)]) == ExitCode.PASS
+    assert main(["compare", str(small), str(good), "--inconclusive", "fail"]) == ExitCode.INCONCLUSIVE
     # bad input
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"schema_version": 99, "kind": "sample"}\n')

@@ -9,7 +9,7 @@ import pytest
 from specboard.harness.candidates import Candidate, GenerateRequest, resolve
 from specboard.harness.results.schema import MetricRow, RunRow, SampleRow
 from specboard.harness.results.store import read_rows
-from specboard.harness.runner.run import evaluate, select_items
+from specboard.harness.runner import evaluate, select_items
 from specboard.harness.runner.tasks import Item, Scored, Task
 
 
@@ -57,13 +57,43 @@ def test_evaluate_writes_rows(tmp_path: Path) -> None:
     assert metrics[0].ci_method == "bootstrap-percentile"  # K=2: clustered means, not Wilson
 
 
-def test_item_errors_do_not_abort(tmp_path: Path) -> None:
+class FlakyCandidate:
+    """A candidate that raises on some prompts (its own failure, not the task's)."""
+
+    def __init__(self, fail_on: set[str]):
+        self.inner = resolve("mock:x")
+        self.fail_on = fail_on
+
+    def __getattr__(self, name: str):  # info, format_chat, close, ...
+        return getattr(self.inner, name)
+
+    def generate(self, requests: Sequence[GenerateRequest]):
+        if any(r.prompt in self.fail_on for r in requests):
+            raise TimeoutError("model timed out")
+        return self.inner.generate(requests)
+
+
+def test_candidate_errors_are_error_samples_that_never_flatter(tmp_path: Path) -> None:
     p = tmp_path / "r.jsonl"
-    evaluate(resolve("mock:x"), [EchoTask(8, explode_on={"5"})], p, suite="demo")
+    evaluate(FlakyCandidate({"q5"}), [EchoTask(8)], p, suite="demo")
     samples = {r.item_id: r for r in read_rows(p).rows if isinstance(r, SampleRow)}
     assert len(samples) == 8
-    assert samples["5"].error == "ValueError: boom" and samples["5"].passed is False
+    assert samples["5"].error == "TimeoutError: model timed out" and samples["5"].passed is False
+    assert samples["5"].score == 0.0  # binary task: an error is a wrong answer
     assert all(samples[i].error is None for i in samples if i != "5")
+
+
+def test_task_code_errors_fail_the_run_instead_of_scoring_zero(tmp_path: Path) -> None:
+    """An exception in task/scoring code is a bug: the run is `failed` (exit 3), no verdict."""
+    from specboard.harness.errors import ExitCode, RunFailedError
+
+    p = tmp_path / "r.jsonl"
+    with pytest.raises(RunFailedError, match="ValueError: boom") as err:
+        evaluate(resolve("mock:x"), [EchoTask(8, explode_on={"5"})], p, suite="demo")
+    assert err.value.exit_code == ExitCode.INTERNAL_ERROR
+    rows = read_rows(p).rows
+    assert [r.status for r in rows if isinstance(r, RunRow)] == ["running", "failed"]
+    assert not any(isinstance(r, MetricRow) for r in rows)
 
 
 def test_interrupted_run_resumes(tmp_path: Path) -> None:
