@@ -145,14 +145,13 @@ def score_into_run(candidate: Any, tasks: Sequence[Any], grouped: dict[str, list
                    results: str, *, suite: Any, outputs_sha256: str) -> tuple[Any, list[Any]]:
     """The one call site of the runner: open (or resume) a run, append samples, aggregate, finish.
 
-    Mirrors :meth:`specboard.harness.runner.suite_run.SuiteRun.run` (same protocol builder,
-    same row maker, same failure statuses) with ``task.score_output`` in place of
+    The same lifecycle as evaluation (:func:`specboard.harness.runner.suite_run.lifecycle`,
+    the same protocol builder and row maker) with ``task.score_output`` in place of
     ``task.evaluate``.
     """
-    from specboard.harness.errors import RunFailedError, SpecboardError
     from specboard.harness.runner.options import RunOptions
-    from specboard.harness.runner.run import Run, _sample_row
-    from specboard.harness.runner.suite_run import build_protocol
+    from specboard.harness.runner.run import Run
+    from specboard.harness.runner.suite_run import build_protocol, lifecycle
 
     used = [t for t in tasks if t.name in grouped]
     repeats = 1 + max(e.repeat for rows in grouped.values() for _, e in rows)
@@ -161,29 +160,12 @@ def score_into_run(candidate: Any, tasks: Sequence[Any], grouped: dict[str, list
                               candidate.info())
     protocol.decoding["specboard score"] = {"outputs_sha256": outputs_sha256}
     run = Run.open(candidate, protocol, results)
-    try:
+    with lifecycle(run, name):
         for task in used:
             for item, e in grouped[task.name]:
-                key = (task.name, item.id, e.repeat)
-                if key in run.done:
-                    continue
-                row = _sample_row(run.run_id, task, task.score_output(item, e.output, repeat=e.repeat), e.repeat, 0.0)
-                row.latency_s = None  # nothing was generated here
-                run.store.append([row])
-                run.done.add(key)
-                run.stored[key] = row
+                if (task.name, item.id, e.repeat) not in run.done:  # nothing was generated here: no latency
+                    run.record(task, [task.score_output(item, e.output, repeat=e.repeat)], repeat=e.repeat)
         metrics = run.aggregate(used, getattr(suite, "suite_metrics", None))
-    except KeyboardInterrupt:
-        run.finish("interrupted")
-        raise
-    except SpecboardError:
-        run.finish("failed")
-        raise
-    except Exception as exc:
-        run.finish("failed")
-        raise RunFailedError(f"{name}: scoring code raised {type(exc).__name__}: {exc} "
-                             f"(run {run.run_id} recorded as failed)") from exc
-    run.finish("finished")
     return run, metrics
 
 

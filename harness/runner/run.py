@@ -98,7 +98,7 @@ class GuardedCandidate:
         return call
 
 
-def _sample_row(run_id: str, task: Task, s: Scored, repeat: int, latency: float) -> SampleRow:
+def _sample_row(run_id: str, task: Task, s: Scored, repeat: int, latency: float | None) -> SampleRow:
     out = s.output
     truncated = out is not None and len(out) > OUTPUT_LIMIT
     return SampleRow(
@@ -184,6 +184,11 @@ class Run:
         t0 = time.perf_counter()
         scored = self._evaluate_batch(task, pending, repeat, seed)
         latency = (time.perf_counter() - t0) / len(pending)
+        return self.record(task, scored, repeat=repeat, latency=latency)
+
+    def record(self, task: Task, scored: Sequence[Scored], *, repeat: int,
+               latency: float | None = None) -> list[SampleRow]:
+        """Append sample rows for scored items (evaluated here, or scored from stored outputs)."""
         rows = [_sample_row(self.run_id, task, s, repeat, latency) for s in scored]
         self.store.append(rows)
         for r in rows:

@@ -23,7 +23,8 @@ from __future__ import annotations
 import sys
 import time
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -165,21 +166,9 @@ class SuiteRun:
         run = Run.open(self.candidate, self.protocol, self.results, resume=self.options.resume,
                        run_id=self.run_id, threads=self.threads)
         t0 = time.monotonic()
-        try:
+        with lifecycle(run, self.suite):
             stop, draws = self._loop(run, monitor, progress)
-            suite_metrics = getattr(self.module, "suite_metrics", None)
-            metrics = run.aggregate(self.tasks, suite_metrics)
-        except KeyboardInterrupt:
-            run.finish("interrupted")
-            raise
-        except SpecboardError:  # the user's problem (missing artifact, no sandbox): said as is
-            run.finish("failed")
-            raise
-        except Exception as exc:
-            run.finish("failed")
-            raise RunFailedError(f"{self.suite}: task or scoring code raised {type(exc).__name__}: {exc} "
-                                 f"(run {run.run_id} recorded as failed)") from exc
-        run.finish("finished")
+            metrics = run.aggregate(self.tasks, getattr(self.module, "suite_metrics", None))
         by_task = {t.name: run.rows_of(t.name) for t in self.tasks}
         return SuiteResult(run, self.tasks, metrics, stop, draws, time.monotonic() - t0, self.headline, by_task)
 
@@ -250,6 +239,26 @@ class SuiteRun:
             for repeat in range(self.options.repeats):
                 for start in range(0, len(items), size):
                     run.evaluate(task, items[start : start + size], repeat=repeat, seed=self.options.seed)
+
+
+@contextmanager
+def lifecycle(run: Run, label: str) -> Iterator[Run]:
+    """Finish ``run`` with the status its block earned: ``finished``; ``interrupted`` on
+    Ctrl-C; ``failed`` on a user error (re-raised as is) or on any other exception, which
+    is task or scoring code failing and becomes :class:`RunFailedError` (exit 3)."""
+    try:
+        yield run
+    except KeyboardInterrupt:
+        run.finish("interrupted")
+        raise
+    except SpecboardError:  # the user's problem (missing artifact, no sandbox): said as is
+        run.finish("failed")
+        raise
+    except Exception as exc:
+        run.finish("failed")
+        raise RunFailedError(f"{label}: task or scoring code raised {type(exc).__name__}: {exc} "
+                             f"(run {run.run_id} recorded as failed)") from exc
+    run.finish("finished")
 
 
 def _optional_suite(name: str) -> ModuleType | None:
