@@ -117,8 +117,12 @@ def _pack4(builder, qs):  # type: ignore[no-untyped-def]
     return d
 
 
-def make_tile(mblock: int, pert: bool, wide: bool, rowmajor: bool):  # type: ignore[no-untyped-def]
-    """A tile intrinsic (see the module docstring) for ``mblock`` 16-member blocks."""
+def make_tile(mblock: int, pert: bool, wide: bool, rowmajor: bool, raw: bool = False):  # type: ignore[no-untyped-def]
+    """A tile intrinsic (see the module docstring) for ``mblock`` 16-member blocks.
+
+    ``raw``: store the exact int32 ``x · wᵀ`` (after the row-sum correction, no rank-1 term,
+    no requantisation) as ``out[ooff + r·ostride + 16c + l]`` (``out`` int32) — the vote.
+    """
 
     @intrinsic
     def tile(typingctx, xq, xoff, w, woff, n, n4, rs, rsoff, xb, xboff, aq, aoff, astride,  # type: ignore[no-untyped-def]
@@ -164,6 +168,16 @@ def make_tile(mblock: int, pert: bool, wide: bool, rowmajor: bool):  # type: ign
             abase = builder.gep(_data(context, builder, aty[10], aq_v), [aoff_v])
             obase = _data(context, builder, aty[13], out_v)
             xbty = ir.VectorType(i64 if wide else i32, LANES)
+            if raw:
+                for c in range(mblock):
+                    for r in range(ROWS):
+                        v = builder.sub(builder.load(accs[r * mblock + c]), rsv[r])
+                        off = builder.add(ooff_v, builder.add(builder.mul(
+                            ostride_v, ir.Constant(intp, r)), ir.Constant(intp, LANES * c)))
+                        dst = builder.bitcast(builder.gep(obase, [off]), v16.as_pointer())
+                        builder.store(v, dst, align=4)
+                _vzeroupper(builder)
+                return context.get_dummy_value()
             for c in range(mblock):
                 xbv = a64 = None
                 if pert:

@@ -81,6 +81,7 @@ class Plan:
 
     def __post_init__(self) -> None:
         layout = param_layout(self.d, self.layers, self.mlp_mult, self.vocab)
+        self._layout = layout
         self.names = [n for n, _ in layout]
         rows, woff, roff, a8, v16 = [], 0, 0, 0, 0
         for _, shape in layout:
@@ -108,10 +109,29 @@ class Plan:
         self.ws8 = np.zeros((self.threads, off), np.uint8)
         self.ws16 = np.zeros((self.threads, max(v16, 1)), np.int16)
 
-    def flatten(self, params: dict[str, np.ndarray]) -> np.ndarray:
-        """All parameters in kernel order as one int8 array."""
-        return np.concatenate([np.ascontiguousarray(params[n], np.int8).reshape(-1)
-                               for n in self.names])
+    def flatten(self, params: dict[str, np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
+        """All parameters in kernel order as one int8 array (written into ``out`` if given)."""
+        parts = [np.asarray(params[n], np.int8).reshape(-1) for n in self.names]
+        return np.concatenate(parts, out=out)
+
+    def views(self, flat: np.ndarray) -> dict[str, np.ndarray]:
+        """Each parameter as a view into a flat buffer laid out like :meth:`flatten`."""
+        out = {}
+        for name, (_, shape), row in zip(self.names, self._layout, self.ptab, strict=True):
+            out[name] = flat[row[0]: row[0] + int(np.prod(shape))].reshape(shape)
+        return out
+
+
+_PLANS: dict[tuple[int, int, int, int], Plan] = {}
+
+
+def plan_for(d: int, layers: int, mlp_mult: int, threads: int) -> Plan:
+    """A shared ``Plan`` per shape: its workspace is reused by every model of that shape in
+    the process (forward calls never overlap: each runs to completion on the calling thread)."""
+    key = (d, layers, mlp_mult, threads)
+    if key not in _PLANS:
+        _PLANS[key] = Plan(d, layers, mlp_mult, threads)
+    return _PLANS[key]
 
 
 def supported(d: int, bound: int, mlp_mult: int) -> str | None:

@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from specboard.kernels import ops
+from specboard.kernels import egg, ops
 from specboard.trainers.eggroll import _fused
 from specboard.trainers.eggroll.config import EggConfig
 
@@ -169,7 +169,13 @@ def _layernorm_members(x: np.ndarray, g: np.ndarray, e: np.ndarray | None,
 
 
 class EggModel:
-    """Forward passes of the EGG model over int8 parameters (no state of its own)."""
+    """Forward passes of the EGG model over int8 parameters (no state of its own).
+
+    Three bit-identical paths: the fused population kernel ``kernels.egg`` (one parallel
+    region per call, noise from counters; used when :func:`kernel_support` allows it), the
+    ``ops`` kernels with the Numba loops of :mod:`_fused`, and ``fused=False``: the ``ops``
+    kernels with the numpy code below (the definition the tests compare against).
+    """
 
     def __init__(self, cfg: EggConfig, params: dict[str, np.ndarray], fused: bool | None = None):
         self.cfg = cfg
@@ -177,6 +183,47 @@ class EggModel:
         self.specs = param_specs(cfg)
         self.fused = _fused.AVAILABLE if fused is None else bool(fused)
         """Use the Numba loops of :mod:`_fused` (bit-identical to the numpy code below)."""
+        self.kernel = None if fused is False or kernel_support(cfg) else _kernel_state(cfg)
+        """``kernels.egg`` plan, flat weights and row sums, or None (``ops`` path)."""
+
+    def bind(self) -> None:
+        """Make ``params`` (the caller's dict) views into the kernel's flat weight buffer, so
+        in-place updates need no copy before the next forward (no-op on the ops path)."""
+        if self.kernel is not None:
+            k = self.kernel
+            k.plan.flatten(self.params, out=k.flat)
+            for name, view in k.plan.views(k.flat).items():
+                self.params[name] = view
+
+    def _flat(self) -> np.ndarray:
+        """The flat weights with current values (copied unless ``params`` are bound views)."""
+        k = self.kernel
+        assert k is not None
+        if not all(self.params[n].base is k.flat for n in k.plan.names):
+            k.plan.flatten(self.params, out=k.flat)
+        k.rs[...] = egg.weight_row_sums(k.plan, k.flat)
+        return k.flat
+
+    def scores(self, seq: np.ndarray, states: np.ndarray, step: int, pair_offset: int = 0,
+               prof: np.ndarray | None = None) -> np.ndarray:
+        """Σ_t integer log2-likelihood per member (int64 ``[P]``) of ``seq`` uint8 ``[P, T + 1]``
+        under the step's noise (pairs from ``pair_offset``); ``states`` int8 ``[L, P, d]`` are
+        advanced in place. Same values as :meth:`forward` + ``ops.log2_softmax_score``."""
+        cfg = self.cfg
+        if self.kernel is None:
+            noise = make_noise(cfg, step, seq.shape[0] // 2, offset=pair_offset)
+            logits, new = self.forward(seq[:, :-1], list(states), noise)
+            tgt = np.ascontiguousarray(seq[:, 1:].T).reshape(-1)
+            sc = ops.log2_softmax_score(logits.reshape(-1, VOCAB), tgt)
+            for i, h in enumerate(new):
+                states[i] = h
+            return sc.reshape(-1, seq.shape[0]).astype(np.int64).sum(axis=0)
+        k = self.kernel
+        return egg.forward(k.plan, self._flat(), k.rs, seq, states, shifts=k.shifts,
+                           keys=egg.noise_keys(cfg.seed, step, len(self.specs)),
+                           pair_offset=pair_offset, bound=cfg.noise_bound,
+                           noise_shift=cfg.noise_shift, vec_noise_shift=cfg.vec_noise_shift,
+                           prof=prof)
 
     def zero_state(self, rows: int) -> list[np.ndarray]:
         return [np.zeros((rows, self.cfg.d_model), dtype=np.int8) for _ in range(self.cfg.layers)]
@@ -217,6 +264,8 @@ class EggModel:
         ``noise`` (pairs = P / 2) perturbs member ``2k`` by +σE_k and ``2k+1`` by −σE_k.
         """
         cfg = self.cfg
+        if noise is None and self.kernel is not None:
+            return self._kernel_logits(np.asarray(tokens, dtype=np.uint8), states)
         tokens_tm = np.ascontiguousarray(np.asarray(tokens, dtype=np.uint8).T)
         t_len, rows = tokens_tm.shape
         d = cfg.d_model
@@ -264,6 +313,42 @@ class EggModel:
                                 self._vec_noise(noise, "ln_out"), self.fused)
         logits = self._mm(xn, "head", noise, t_len).reshape(t_len, rows, VOCAB)
         return logits, new_states
+
+
+    def _kernel_logits(self, tokens: np.ndarray, states: list[np.ndarray]
+                       ) -> tuple[np.ndarray, list[np.ndarray]]:
+        k = self.kernel
+        assert k is not None
+        st = np.stack([np.asarray(h, np.int8) for h in states]) if states else \
+            np.zeros((0, tokens.shape[0], self.cfg.d_model), np.int8)
+        logits = np.empty((tokens.shape[1], tokens.shape[0], VOCAB), np.int8)
+        egg.forward(k.plan, self._flat(), k.rs, tokens, st, shifts=k.shifts, keys=None,
+                    scoring=False, logits=logits)
+        return logits, list(st)
+
+
+@dataclass
+class _Kernel:
+    plan: egg.Plan
+    flat: np.ndarray
+    rs: np.ndarray
+    shifts: np.ndarray
+
+
+def kernel_support(cfg: EggConfig) -> str | None:
+    """Why the fused population kernel cannot run ``cfg`` here (None: it can)."""
+    if ops.backend() != "cpu":
+        return f"kernel backend is {ops.backend()!r}"
+    return egg.supported(cfg.d_model, cfg.noise_bound, cfg.mlp_mult)
+
+
+def _kernel_state(cfg: EggConfig) -> _Kernel:
+    import numba
+
+    plan = egg.plan_for(cfg.d_model, cfg.layers, cfg.mlp_mult, numba.config.NUMBA_NUM_THREADS)
+    shifts = np.array([shift_for(s.shape[1]) if s.kind == "mat" else 0 for s in param_specs(cfg)],
+                      dtype=np.int64)
+    return _Kernel(plan, np.zeros(plan.total, np.int8), np.zeros(plan.total_rows, np.int32), shifts)
 
 
 def log2_probs(logits: np.ndarray) -> np.ndarray:

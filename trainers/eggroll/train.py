@@ -115,6 +115,21 @@ class Trainer:
         self.st = self._fresh() if resume is None else self._resume(resume)
         self.streams = ByteStreams(corpus.train, cfg.pairs, self.st.positions)
         self.model = EggModel(cfg, self.st.params)
+        self.model.bind()
+        self.states = np.stack(self.st.states)
+        """All layers' recurrent states ``[L, P_local, d]``; ``st.states`` are views of it."""
+        self.st.states = list(self.states)
+        self.update_plan = None
+        if self.model.kernel is not None:
+            from specboard.kernels import egg_update
+
+            self.update_plan = egg_update.UpdatePlan(self.model.kernel.plan, cfg.pairs)
+            self._bind_opt()
+        self.timings: dict[str, float] = dict.fromkeys(PHASES, 0.0)
+        """Seconds per phase of :meth:`step` (wall clock, accumulated; see ``bench``)."""
+        self.kernel_cycles: np.ndarray | None = None
+        """When an int64 ``[threads, len(egg.PHASES)]`` array: per-phase rdtsc cycles of the
+        fused forward are accumulated into it (profiling; off by default)."""
 
     # --- state ------------------------------------------------------------------------
     def _fresh(self) -> TrainState:
@@ -176,35 +191,53 @@ class Trainer:
             return None
         return self.ring.save(ckpt, is_best=is_best)
 
+    def _bind_opt(self) -> None:
+        """ES-AdamW state as views into flat float32 buffers laid out like the weights."""
+        plan = self.model.kernel.plan
+        self.opt_flat = {}
+        if self.cfg.optimizer != "adamw":
+            return
+        for slot in ("m", "v", "acc"):
+            buf = np.zeros(plan.total, np.float32)
+            for name, view in plan.views(buf).items():
+                view[...] = self.st.opt[f"{slot}/{name}"]
+                self.st.opt[f"{slot}/{name}"] = view
+            self.opt_flat[slot] = buf
+
     # --- one step ---------------------------------------------------------------------
     def step(self) -> dict[str, Any]:
+        """One ES step: data, forward + fitness of all local members, ranking, update."""
         cfg, st = self.cfg, self.st
         t_len = cfg.seq_len
+        clock = _Clock(self.timings)
         window = self.streams.window(t_len + 1, slice(self.k0, self.k1))
         self.streams.positions = (self.streams.positions + t_len) % self.streams.data.size
         members = np.repeat(window, 2, axis=0)                         # twins share a stream
-        local = self.k1 - self.k0
-        noise = make_noise(cfg, st.step, local, offset=self.k0)
-        logits, st.states = self.model.forward(members[:, :-1], st.states, noise)
-        targets = np.ascontiguousarray(members[:, 1:].T).reshape(-1)
-        scores = ops.log2_softmax_score(logits.reshape(-1, logits.shape[-1]), targets)
-        per_member = scores.reshape(t_len, 2 * local).astype(np.int64).sum(axis=0)
+        clock.lap("data")
+        per_member = self.model.scores(members, self.states, st.step, self.k0,
+                                       prof=self.kernel_cycles)
+        clock.lap("forward")
         f_local = np.sign(per_member[0::2] - per_member[1::2]).astype(np.int8)
+        clock.lap("ranking")
         f, stop = self.comm.gather_fitness(f_local, self._sigint)
         self.stop_requested = self.stop_requested or stop
-        full = noise if self.comm.world == 1 else make_noise(cfg, st.step, cfg.pairs)
-        moved = self._update(f, full)
+        clock.lap("exchange")
+        moved = self._update(f)
+        clock.lap("update")
         st.step += 1
         st.tokens_seen += cfg.population * t_len
         return {"moved": moved, "fitness_nonzero": int(np.count_nonzero(f)),
                 "score_mean": float(per_member.mean()) / (16.0 * t_len)}
 
-    def _update(self, f: np.ndarray, noise: Any) -> int:
+    def _update(self, f: np.ndarray) -> int:
         cfg, st = self.cfg, self.st
         nnz = int(np.count_nonzero(f))
         if nnz == 0:
             return 0
         t = st.step + 1
+        if self.update_plan is not None:
+            return self._fused_update(f, nnz, t)
+        noise = make_noise(cfg, st.step, cfg.pairs)
         zq = z_quantile(cfg, t)
         moved = 0
         for s in self.specs:
@@ -223,6 +256,27 @@ class Trainer:
             w[...] = new
             moved += n
         return moved
+
+    def _fused_update(self, f: np.ndarray, nnz: int, t: int) -> int:
+        """``kernels.egg_update``: the same votes and moves as the numpy code below."""
+        from specboard.kernels import egg, egg_update
+
+        cfg = self.cfg
+        std_m, std_v = math.sqrt(nnz * self.var_mat), math.sqrt(nnz * self.var_vec)
+        if cfg.optimizer == "threshold":
+            zq = z_quantile(cfg, t)
+            thr_m, thr_v = np.array([zq * std_m]), np.array([zq * std_v])
+            opt = None
+        else:
+            lr = cfg.lr / (1.0 + t / cfg.lr_decay) if cfg.lr_decay > 0 else cfg.lr
+            rest = [cfg.beta1, 1 - cfg.beta1, cfg.beta2, 1 - cfg.beta2, 1 - cfg.beta1**t,
+                    1 - cfg.beta2**t, cfg.eps, lr, cfg.weight_decay]
+            thr_m, thr_v = np.array([-1.0, std_m, *rest]), np.array([-1.0, std_v, *rest])
+            opt = (self.opt_flat["m"], self.opt_flat["v"], self.opt_flat["acc"])
+        keys = egg.noise_keys(cfg.seed, self.st.step, len(self.specs))
+        return egg_update.update(self.update_plan, self.model.kernel.flat, f, keys,
+                                 bound=cfg.noise_bound, vec_noise_shift=cfg.vec_noise_shift,
+                                 thr_mat=thr_m, thr_vec=thr_v, opt=opt)
 
     def _adamw(self, name: str, w: np.ndarray, z: np.ndarray, t: int) -> tuple[np.ndarray, int]:
         """ES-AdamW ticks on the normalised vote (g = −Z / std_null); weights in Q4 units."""
@@ -303,6 +357,23 @@ class Trainer:
                 bar.close()
             if old is not None:
                 signal.signal(signal.SIGINT, old)
+
+
+#: Phases of :meth:`Trainer.step` timed by its clock (wall seconds, accumulated).
+PHASES = ("data", "forward", "ranking", "exchange", "update")
+
+
+class _Clock:
+    """Accumulates wall-clock laps into a dict (a few perf_counter calls per step)."""
+
+    def __init__(self, into: dict[str, float]):
+        self.into = into
+        self.t = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.into[name] = self.into.get(name, 0.0) + now - self.t
+        self.t = now
 
 
 def _main_thread() -> bool:
