@@ -8,7 +8,7 @@
    ``specboard train eggroll``), so the board draws a training curve. Optionally
    (``--distill``) a distilled student too.
 3. ``evaluate``: what makes sense for each candidate — the specialist, ``baseline:smollm2-135m``
-   and the ``ngram:threejs-5`` floor on their domain suite (Three.js, CI subset) and on a
+   and the ``ngram:threejs-5`` floor on their domain suite (Three.js, 25 items a task) and on a
    small general slice (:data:`GENERAL_SLICE`: lm-eval ARC-Easy, first items); BFCL only for
    candidates that can call functions (:data:`FUNCTION_CALLING`, or ``--function-calling SPEC``;
    none of the demo's own candidates can).
@@ -40,6 +40,8 @@ from specboard.harness.errors import ExitCode
 
 BASELINE = "baseline:smollm2-135m"
 FLOOR = "ngram:threejs-5"
+DOMAIN_SLICE = ["--limit", "25"]
+"""Items per task of the domain evaluation (the same limit the training hook uses)."""
 GENERAL_SLICE = ["--suite", "lm_eval", "--task", "arc_easy", "--limit", "40"]
 """A small general slice every candidate is evaluated on (what a specialist gives up)."""
 FUNCTION_CALLING: tuple[str, ...] = ()
@@ -131,12 +133,12 @@ class Demo:
         that can call functions."""
         for spec in self.candidates():
             short = spec.split("?")[0]
-            self.step(f"eval-threejs-{short}", ["eval", "--suite", "threejs", "--ci", "--candidate", spec,
+            self.step(f"eval-threejs-{short}", ["eval", "--suite", "threejs", *DOMAIN_SLICE, "--candidate", spec,
                                                 "--results", str(self.results)])
             self.step(f"eval-general-{short}", ["eval", *GENERAL_SLICE, "--candidate", spec,
                                                 "--results", str(self.results)])
         for spec in (*FUNCTION_CALLING, *self.args.function_calling):
-            self.step(f"eval-bfcl-{spec}", ["eval", "--suite", "bfcl", "--ci", "--candidate", spec,
+            self.step(f"eval-bfcl-{spec}", ["eval", "--suite", "bfcl", *DOMAIN_SLICE, "--candidate", spec,
                                             "--results", str(self.results)])
 
     def latest_run(self, suite: str, candidate: str) -> str | None:
