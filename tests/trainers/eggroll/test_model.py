@@ -61,3 +61,36 @@ def test_fused_layernorm_exact_at_extremes():
     e = rng.choice(np.array([-127, -1, 0, 1, 127], np.int8), (members // 2, n))
     np.testing.assert_array_equal(_layernorm_members(x, g, e, fused=True),
                                   _layernorm_members(x, g, e, fused=False))
+
+
+@pytest.mark.parametrize("optimizer", ["threshold", "adamw"])
+def test_kernel_trainer_equals_reference_trainer(tmp_path, corpus, optimizer):
+    """The fused kernels (forward, fitness, votes, moves) train exactly like the numpy path."""
+    from specboard.kernels import egg, ops
+    from specboard.trainers.eggroll.train import Trainer
+
+    if egg.supported(16, 31, 4) is not None:
+        pytest.skip(f"fused kernel unavailable: {egg.supported(16, 31, 4)}")
+    cfg = EggConfig(d_model=16, layers=2, population=38, seq_len=7, eval_every=2, eval_bytes=512,
+                    eval_streams=4, ckpt_ring=2, t_decay=100.0, optimizer=optimizer, lr=0.5)
+    runs = []
+    before = ops.backend()
+    try:
+        for backend in ("cpu", "reference"):
+            ops.use(backend)
+            tr = Trainer(cfg, tmp_path / backend, corpus, log=lambda s: None)
+            assert (tr.model.kernel is not None) == (backend == "cpu")
+            init = {k: v.copy() for k, v in tr.st.params.items()}
+            tr.train(4, progress=False)
+            runs.append(tr)
+    finally:
+        ops.use(before)
+    a, b = runs
+    assert any(np.any(a.st.params[k] != init[k]) for k in init)   # the weights did move
+    for k in a.st.params:
+        np.testing.assert_array_equal(a.st.params[k], b.st.params[k], err_msg=k)
+    for k in a.st.opt:
+        np.testing.assert_array_equal(a.st.opt[k], b.st.opt[k], err_msg=k)
+    for x, y in zip(a.st.states, b.st.states, strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert a.st.best_bpb == b.st.best_bpb
