@@ -131,7 +131,9 @@ class BettingCS:
         any_alive = alive.any(axis=1)
         first = np.argmax(alive, axis=1)
         last = self.grid - 1 - np.argmax(alive[:, ::-1], axis=1)
-        step = 0.5 / self.grid
+        # conservative ends: the last excluded grid point below (above) the alive set; the
+        # capital is monotone in m, so everything beyond it is excluded too
+        step = 1.0 / self.grid
         m = self._m[0]
         low = np.where(any_alive, np.maximum(0.0, m[first] - step), self._sum[:, 0] / max(1, self.n))
         high = np.where(any_alive, np.minimum(1.0, m[last] + step), self._sum[:, 0] / max(1, self.n))

@@ -95,14 +95,23 @@ class PairedInterval:
 
 def clopper_pearson(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
     """Exact (Clopper–Pearson) two-sided interval for a binomial proportion."""
-    from scipy.stats import beta
-
     if n <= 0:
         return (0.0, 1.0)
+    low, high = clopper_pearson_arrays(np.asarray([successes]), np.asarray([n]), level)
+    return (float(low[0]), float(high[0]))
+
+
+def clopper_pearson_arrays(successes: np.ndarray, n: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`clopper_pearson` elementwise over arrays (``n`` ≥ 1)."""
+    from scipy.stats import beta
+
+    k = np.asarray(successes, dtype=float)
+    n = np.asarray(n, dtype=float)
     a = 1 - level
-    low = 0.0 if successes <= 0 else float(beta.ppf(a / 2, successes, n - successes + 1))
-    high = 1.0 if successes >= n else float(beta.ppf(1 - a / 2, successes + 1, n - successes))
-    return (low, high)
+    with np.errstate(invalid="ignore"):
+        low = np.where(k <= 0, 0.0, beta.ppf(a / 2, np.maximum(k, 1e-12), n - k + 1))
+        high = np.where(k >= n, 1.0, beta.ppf(1 - a / 2, k + 1, np.maximum(n - k, 1e-12)))
+    return low, high
 
 
 def mcnemar_exact_p(b: int, c: int) -> float:
@@ -128,21 +137,29 @@ def mcnemar_interval(b: int, c: int, n: int, level: float = 0.95) -> PairedInter
     """
     if n <= 0 or b < 0 or c < 0 or b + c > n:
         raise ValueError(f"need 0 <= b, c and b + c <= n, got b={b} c={c} n={n}")
-    m = b + c
-    half = 1 - (1 - level) / 2
-    pi_lo, pi_hi = clopper_pearson(c, m, half) if m else (0.0, 1.0)
-    th_lo, th_hi = clopper_pearson(m, n, half)
-    corners = [t * (2 * p - 1) for t in (th_lo, th_hi) for p in (pi_lo, pi_hi)]
+    lows, highs = mcnemar_bounds(np.asarray([b]), np.asarray([c]), np.asarray([n]), level)
     return PairedInterval(
         delta=(c - b) / n,
-        low=float(min(corners)),
-        high=float(max(corners)),
+        low=float(lows[0]),
+        high=float(highs[0]),
         n=n,
         method="mcnemar-exact",
         level=level,
         p_value=mcnemar_exact_p(b, c),
         extra={"b": float(b), "c": float(c)},
     )
+
+
+def mcnemar_bounds(b: np.ndarray, c: np.ndarray, n: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """The bounds of :func:`mcnemar_interval`, elementwise over arrays of (b, c, n)."""
+    b, c, n = (np.asarray(x, dtype=float) for x in (b, c, n))
+    m = b + c
+    half = 1 - (1 - level) / 2
+    pi_lo, pi_hi = clopper_pearson_arrays(c, np.maximum(m, 1), half)
+    pi_lo, pi_hi = np.where(m > 0, pi_lo, 0.0), np.where(m > 0, pi_hi, 1.0)
+    th_lo, th_hi = clopper_pearson_arrays(m, n, half)
+    corners = np.stack([t * (2 * p - 1) for t in (th_lo, th_hi) for p in (pi_lo, pi_hi)])
+    return corners.min(axis=0), corners.max(axis=0)
 
 
 def cluster_means(values: Sequence[Sequence[float]]) -> np.ndarray:
