@@ -22,9 +22,10 @@ BUILTIN_SCHEMES: dict[str, str] = {
     "mock": "specboard.harness.candidates.mock:from_spec",
     "ngram": "specboard.harness.candidates.ngram:from_spec",
     "hf": "specboard.harness.candidates.hf:from_spec",
-    "baseline": "specboard.baselines.registry:from_spec",
-    "eggroll": "specboard.trainers.eggroll.candidate:from_spec",
 }
+"""The schemes the harness itself defines. ``baseline:`` and ``eggroll:`` live above the
+harness (``specboard.baselines``, ``specboard.trainers``) and register through the
+``specboard.candidates`` entry-point group in pyproject.toml, as a third-party package would."""
 
 _EXTRA: dict[str, Callable[[SpecParts], Candidate]] = {}
 
