@@ -32,6 +32,11 @@ def _f(v: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def _signed(v: Any) -> str:
+    x = _f(v)
+    return "—" if x is None else f"{x:+.3g}"
+
+
 def judge(low: Any, high: Any) -> str:
     lo, hi = _f(low), _f(high)
     if lo is not None and lo > 0:
@@ -82,9 +87,14 @@ def _headline_sentence(rows: list[dict[str, Any]], heads: dict[str, Headline], s
                 out.append(f"{r['task']}: no paired Δ ({r['reason']})")
                 continue
             direction = "higher" if r["higher_is_better"] else "lower"
-            out.append(f"{r['task']} ({r['metric']}, {direction} is better): Δ = {num(r['delta'])} "
-                       f"[{num(r['ci_low'])}, {num(r['ci_high'])}] in the specialist's favour when positive "
-                       f"— {r['judgement']} (n = {r['n_pairs']} paired items)")
+            values = ""
+            if _f(r["specialist_value"]) is not None and _f(r["baseline_value"]) is not None:
+                values = f"{num(r['specialist_value'])} vs {num(r['baseline_value'])}, "
+            verdict = {"better": "the specialist is better", "worse": "the specialist is worse",
+                       "no clear difference": "no clear difference"}[r["judgement"]]
+            out.append(f"{r['task']} ({r['metric']}, {direction} is better): {verdict} — {values}"
+                       f"paired Δ = {_signed(r['delta'])} [{_signed(r['ci_low'])}, {_signed(r['ci_high'])}] "
+                       f"(Δ > 0: specialist better; {r['n_pairs']} paired items)")
     return out
 
 
