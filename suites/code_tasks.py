@@ -68,7 +68,6 @@ class CodeTask(Task):
         temperature: float | None = None,
         limits: Limits | None = None,
         workers: int | None = None,
-        ci: bool = False,
     ):
         if repeats < 1:
             raise ValueError(f"repeats must be >= 1, got {repeats}")
@@ -79,7 +78,6 @@ class CodeTask(Task):
         self.temperature = float(temperature)
         self.limits = limits or Limits()
         self.workers = max(1, workers or min(4, os.cpu_count() or 1))
-        self.ci = ci
         self._items: list[Item] | None = None
 
     # -- subclass API -------------------------------------------------------------------
@@ -95,16 +93,11 @@ class CodeTask(Task):
         """The completion to execute, from the candidate's text (stops already applied)."""
         return text
 
-    def ci_filter(self, items: list[Item]) -> list[Item]:
-        """The CI-sized subset (every 8th item)."""
-        return items[::8]
-
     # -- Task ---------------------------------------------------------------------------
     def items(self) -> list[Item]:
         sandbox_mode()  # refuse loudly, before any row is written, when no sandbox works
         if self._items is None:
-            full = self.load_items()
-            self._items = self.ci_filter(full) if self.ci else full
+            self._items = self.load_items()
         return self._items
 
     def decoding(self) -> dict[str, Any]:

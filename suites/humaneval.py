@@ -17,8 +17,8 @@ Protocol (completion style, as in the paper):
   wall, 1 GiB address space). Pass = the program ran to its end (exit 0 and the sandbox's
   completion token after the last line; ``os._exit(0)`` in the completion fails).
 
-Items are ``HumanEval/0`` .. ``HumanEval/163`` in file order; the CI subset (``ci=True``)
-is every 8th problem (21 items). Not handled: instruction-tuned models that restate the
+Items are ``HumanEval/0`` .. ``HumanEval/163`` in file order (the runner evaluates them in
+a seeded random order). Not handled: instruction-tuned models that restate the
 whole function instead of continuing it (no re-indentation or extraction is attempted;
 that would change the benchmark), and any other language.
 """
@@ -87,6 +87,6 @@ class HumanEvalTask(CodeTask):
                 + f"check({item.data['entry_point']})\n")
 
 
-def tasks(*, repeats: int = 1, temperature: float | None = None, ci: bool = False, **_: Any) -> list[Task]:
-    """The one HumanEval task (``ci=True``: every 8th problem)."""
-    return [HumanEvalTask(repeats=repeats, temperature=temperature, ci=ci)]
+def tasks(*, repeats: int = 1, temperature: float | None = None, **_: Any) -> list[Task]:
+    """The one HumanEval task over all 164 problems (the runner orders, limits and budgets them)."""
+    return [HumanEvalTask(repeats=repeats, temperature=temperature)]

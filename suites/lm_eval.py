@@ -37,8 +37,6 @@ from specboard.harness.runner.tasks import Item, Scored, Task, canonical_json
 from specboard.suites.lm_eval_tasks import ARTIFACT, SPECS, mmlu_subjects, prepare
 
 SUITE_VERSION = "1"
-CI_ITEMS = 40
-"""Items per task in the CI-sized subset (``ci=True``) when no ``limit`` is given."""
 
 BOOTSTRAP_ITERS = 1000
 """lm-eval bootstrap draws for metrics without a closed-form stderr (LAMBADA perplexity);
@@ -152,6 +150,10 @@ class LmEvalTask(Task):
         self.version = f"{SUITE_VERSION}.{SPECS[short].version}"
         self.limit = limit
         self._items: _LazyItems | None = None
+
+    def stratum(self, item: Item) -> str:
+        """MMLU's subject (``subject/index`` ids), so every prefix of the order spans subjects."""
+        return item.id.split("/", 1)[0] if "/" in item.id else ""
 
     def decoding(self) -> dict[str, Any]:
         spec = SPECS[self.short]
@@ -294,11 +296,10 @@ def _jsonable(v: Any) -> Any:
 
 
 def tasks(**options: Any) -> list[Task]:
-    """Every task of the suite; ``limit`` / ``ci`` bound the items, ``tasks`` selects names."""
-    limit = options.get("limit")
-    if limit is None and options.get("ci"):
-        limit = CI_ITEMS
+    """Every task of the suite over its whole split (``tasks=`` selects names; the runner
+    orders, limits and budgets the items). The headline is the plain task average."""
     names = options.get("tasks") or list(SPECS)
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
+    limit = options.get("limit")
     return [LmEvalTask(n, limit=None if limit is None else int(limit)) for n in names]

@@ -62,9 +62,13 @@ def suite_version(suite: str) -> str:
     return "1"
 
 
-def suite_task_sets(names: Sequence[str], *, limit: int | None = None, ci: bool = True, seed: int = 0,
-                    strict: bool = False, log: Log = print) -> list[TaskSet]:
-    """Task sets of named suites (:mod:`specboard.suites`).
+DEFAULT_EVAL_LIMIT = 64
+"""Items per task a train-time evaluation takes unless told otherwise: the first 64 of the
+task's seeded order, a fair sample of the whole pool (``--eval-full`` for all of them)."""
+
+
+def suite_task_sets(names: Sequence[str], *, strict: bool = False, log: Log = print) -> list[TaskSet]:
+    """Task sets of named suites (:mod:`specboard.suites`), every item of each task.
 
     A suite that cannot be loaded is an error with ``strict`` (checked before training
     starts), else reported through ``log`` and skipped.
@@ -75,8 +79,7 @@ def suite_task_sets(names: Sequence[str], *, limit: int | None = None, ci: bool 
     for name in names:
         try:
             mod = load_suite(name)
-            out.append(TaskSet(name, str(getattr(mod, "SUITE_VERSION", "1")),
-                               mod.tasks(ci=ci, limit=limit, seed=seed)))
+            out.append(TaskSet(name, str(getattr(mod, "SUITE_VERSION", "1")), mod.tasks()))
         except Exception as exc:
             if strict:
                 raise
@@ -158,14 +161,18 @@ def evaluate_task_set(candidate: Candidate, task_set: TaskSet, results: str | Pa
                       ) -> list[MetricRow]:
     """Evaluate one suite's tasks on ``candidate`` and return the metric rows.
 
-    The trainers' only call into the runner's lifecycle (kept in this one function so a
-    change of the runner's signature is made here once).
+    The trainers' only call into the runner's lifecycle (the same as ``specboard eval`` and
+    the pytest plugin): the first ``limit`` items of each task's seeded order.
     """
-    from specboard.harness.runner import evaluate
+    from specboard.harness.runner import RunOptions, evaluate_suite
 
-    _, rows = evaluate(candidate, list(task_set.tasks), results, suite=task_set.suite,
-                       suite_version=task_set.version, seed=seed, limit=limit, progress=progress)
-    return rows
+    def report(done: int, total: int | None, task: str) -> None:
+        if progress is not None:
+            progress(task, done, total or 0)
+
+    result = evaluate_suite(candidate, task_set.suite, results, RunOptions(limit=limit, seed=seed),
+                            tasks=task_set.tasks, progress=report)
+    return result.metrics
 
 
 class CheckpointEvaluator:
@@ -227,5 +234,14 @@ def _no_progress() -> Iterator[None]:
     yield None
 
 
-__all__ = ["CheckpointEvaluator", "StepCandidate", "TaskSet", "evaluate_task_set", "group_tasks", "only_tasks",
-           "suite_task_sets", "suite_version"]
+__all__ = [
+    "DEFAULT_EVAL_LIMIT",
+    "CheckpointEvaluator",
+    "StepCandidate",
+    "TaskSet",
+    "evaluate_task_set",
+    "group_tasks",
+    "only_tasks",
+    "suite_task_sets",
+    "suite_version",
+]

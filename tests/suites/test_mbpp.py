@@ -42,7 +42,7 @@ def test_items_are_the_500_test_problems(task: mbpp.MbppTask) -> None:
     assert any(t in first.prompt for t in first.data["tests"])  # one test is shown
     assert "\r" not in (first.target or "")
     assert "\n```" in task.stop and "\nassert" in task.stop
-    assert len(mbpp.tasks(ci=True)[0].items()) == 25
+    assert len(mbpp.tasks()[0].items()) == 500
 
 
 def test_reference_solutions_pass_sample(task: mbpp.MbppTask) -> None:

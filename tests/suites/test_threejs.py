@@ -95,10 +95,24 @@ class ByFileBpb(CandidateBase):
         return [-len(t.encode()) * (1.0 if "import" in t else 3.0) * math.log(2) for t in texts]
 
 
+FILES = 8
+ITEMS = 25
+
+
+def small_tasks() -> list:
+    """The suite's tasks cut to test size: bits/byte on the first 8 held-out files, the
+    first 25 items of the others (the runner's --limit would take a seeded sample instead)."""
+    bpb, nxt, cloze = suite.tasks()
+    files = {f.path for f in suite.heldout_files()[:FILES]}
+    bpb._items = [it for it in bpb.items() if it.data["file"] in files]
+    nxt._items, cloze._items = nxt.items()[:ITEMS], cloze.items()[:ITEMS]
+    return [bpb, nxt, cloze]
+
+
 def test_bits_per_byte_is_a_ratio_with_a_file_bootstrap(tmp_path: Path) -> None:
-    task = suite.tasks(ci=True)[0]
+    task = small_tasks()[0]
     items = task.items()
-    assert len({it.data["file"] for it in items}) == suite.CI_FILES
+    assert len({it.data["file"] for it in items}) == FILES
     _, metrics = evaluate(ByFileBpb(), [task], tmp_path / "r.jsonl", suite="threejs")
     samples, _ = _rows(tmp_path / "r.jsonl")
     bits = sum((1.0 if "import" in it.prompt else 3.0) * len(it.prompt.encode()) for it in items)
@@ -106,7 +120,7 @@ def test_bits_per_byte_is_a_ratio_with_a_file_bootstrap(tmp_path: Path) -> None:
     (m,) = metrics
     assert m.metric == "bits_per_byte" and m.aggregation == "ratio" and m.higher_is_better is False
     assert m.value == pytest.approx(bits / nbytes, rel=1e-12)
-    assert m.n == suite.CI_FILES and m.extra["total_bytes"] == nbytes
+    assert m.n == FILES and m.extra["total_bytes"] == nbytes
     assert m.ci_low is not None and m.ci_high is not None and m.ci_low <= m.value <= m.ci_high
     assert m.ci_low < m.ci_high  # files differ, so the interval is not degenerate
     assert {round(s.score, 9) for s in samples} == {1.0, 3.0}
@@ -115,14 +129,14 @@ def test_bits_per_byte_is_a_ratio_with_a_file_bootstrap(tmp_path: Path) -> None:
 
 
 def test_uniform_byte_model_scores_eight_bits(tmp_path: Path) -> None:
-    _, metrics = evaluate(MockCandidate(name="u", bpb=8.0), suite.tasks(ci=True)[:1], tmp_path / "r.jsonl",
+    _, metrics = evaluate(MockCandidate(name="u", bpb=8.0), small_tasks()[:1], tmp_path / "r.jsonl",
                           suite="threejs")
     assert metrics[0].value == pytest.approx(8.0, rel=1e-12)
 
 
 def test_oracle_candidate_gets_next_line_and_cloze_right(tmp_path: Path) -> None:
-    _, nxt, cloze = suite.tasks(ci=True)
-    assert len(nxt.items()) == len(cloze.items()) == suite.CI_ITEMS
+    _, nxt, cloze = small_tasks()
+    assert len(nxt.items()) == len(cloze.items()) == ITEMS
     answers = []
     for i, it in enumerate(nxt.items()):
         if i % 2 == 0:  # half right, continuing past the newline as a model would
@@ -149,7 +163,7 @@ def test_ngram_floor_runs_on_all_three_tasks(tmp_path: Path) -> None:
 
     pytest.importorskip("specboard.harness.candidates.ngram")
     cand = resolve("ngram:threejs-5")
-    _, metrics = evaluate(cand, suite.tasks(ci=True), tmp_path / "r.jsonl", suite="threejs", limit=10)
+    _, metrics = evaluate(cand, small_tasks(), tmp_path / "r.jsonl", suite="threejs", limit=10)
     samples, _ = _rows(tmp_path / "r.jsonl")
     assert all(s.error is None for s in samples)
     by = {m.task: m for m in metrics}

@@ -127,14 +127,14 @@ def _train(cfg: EggConfig, out: Path, args: argparse.Namespace, threads: int) ->
     from specboard.trainers.config import record_config
     from specboard.trainers.eggroll.distributed import from_environment
     from specboard.trainers.eggroll.train import Corpus, Trainer
-    from specboard.trainers.eval_hook import suite_task_sets
+    from specboard.trainers.eval_hook import DEFAULT_EVAL_LIMIT, suite_task_sets
 
     comm = from_environment(cfg.backend)
     rank0 = comm.rank == 0
     hook = None
     if cfg.hook_every and rank0:  # every hook_every-th checkpoint, rows in OUT/results.jsonl
-        hook = make_hook(suite_task_sets(cfg.hook_suites, limit=cfg.hook_limit), out / "results.jsonl",
-                         limit=cfg.hook_limit)
+        hook = make_hook(suite_task_sets(cfg.hook_suites), out / "results.jsonl",
+                         limit=cfg.hook_limit or DEFAULT_EVAL_LIMIT)
     try:
         corpus = Corpus.threejs()
         if rank0 and not args.resume:

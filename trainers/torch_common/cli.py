@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from specboard.harness.errors import ExitCode
+from specboard.harness.options import positive_int
 from specboard.trainers.config import overrides_from_args
 
 COMMON_OVERRIDES = ("steps", "seed", "threads", "batch_size", "seq_len", "lr", "save_every", "max_docs",
@@ -45,8 +46,9 @@ def add_common_arguments(parser: argparse.ArgumentParser, presets: list[str]) ->
     e.add_argument("--eval-task", action="append", default=[], metavar="TASK",
                    help="keep only these tasks of the suites (e.g. threejs/heldout_bpb; repeatable)")
     e.add_argument("--eval-every", dest="eval_every", type=int, help="evaluate every N steps (and at the end)")
-    e.add_argument("--eval-limit", type=int, help="items per task")
-    e.add_argument("--eval-full", action="store_true", help="full suites instead of their CI-sized subsets")
+    e.add_argument("--eval-limit", type=positive_int, help="items per task (default 64: the first of each "
+                   "task's seeded order)")
+    e.add_argument("--eval-full", action="store_true", help="every item of the suites (no limit)")
     e.add_argument("--results", metavar="FILE", help="rows file for evaluations (default OUT/eval.jsonl)")
 
 
@@ -54,8 +56,15 @@ def eval_tasks(args: argparse.Namespace, seed: int) -> list[Any]:
     """The tasks of ``--eval-suite`` (filtered by ``--eval-task``); unknown names are refused."""
     from specboard.trainers.eval_hook import only_tasks, suite_task_sets
 
-    sets = suite_task_sets(args.eval_suite, limit=args.eval_limit, ci=not args.eval_full, seed=seed, strict=True)
+    sets = suite_task_sets(args.eval_suite, strict=True)
     return [t for ts in only_tasks(sets, args.eval_task) for t in ts.tasks]
+
+
+def eval_limit(args: argparse.Namespace) -> int | None:
+    """Items per task of train-time evaluations: ``--eval-limit``, none with ``--eval-full``."""
+    from specboard.trainers.eval_hook import DEFAULT_EVAL_LIMIT
+
+    return None if args.eval_full else (args.eval_limit or DEFAULT_EVAL_LIMIT)
 
 
 def run_trainer(args: argparse.Namespace, kind: str, load_config: Callable[..., Any],
@@ -75,7 +84,7 @@ def run_trainer(args: argparse.Namespace, kind: str, load_config: Callable[..., 
         return exc.exit_code
     try:
         result = train_fn(cfg, args.out, resume=args.resume, eval_tasks=tasks,
-                          eval_results=args.results, eval_limit=args.eval_limit)
+                          eval_results=args.results, eval_limit=eval_limit(args))
     except SpecboardError as exc:
         print(f"specboard train {kind}: refused: {exc}")
         return exc.exit_code

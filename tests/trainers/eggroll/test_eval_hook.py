@@ -48,7 +48,7 @@ def test_every_mth_checkpoint_is_evaluated(tmp_path, corpus, micro_cfg):
 
 
 def test_threejs_suite_through_the_hook(tmp_path, corpus, micro_cfg):
-    sets = suite_task_sets(["threejs", "no_such_suite"], ci=True, log=lambda s: None)
+    sets = suite_task_sets(["threejs", "no_such_suite"], log=lambda s: None)
     assert [s.suite for s in sets] == ["threejs"]
     results = tmp_path / "results.jsonl"
     hook = make_hook(sets, results, limit=1, progress=False, log=lambda s: None)
