@@ -1,4 +1,4 @@
-"""The regression gate: paired, three-valued comparison of two runs (``specs/gate.md``).
+"""The regression gate: paired, three-valued comparison of two runs (``docs/gate.md``).
 
 ``pair_samples`` pairs the ``sample`` rows of a candidate run and a baseline run by
 ``(task, item_id)`` (repeats kept together per item); ``compare_runs`` decides per task:

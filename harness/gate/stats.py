@@ -2,7 +2,7 @@
 
 Single run: Wilson for proportions, seeded percentile bootstrap otherwise. Paired (gate):
 exact McNemar with an interval for Δ = (c − b)/n, seeded paired (cluster) bootstrap,
-paired t, unbiased pass@k, Holm. See ``specs/gate.md``.
+paired t, unbiased pass@k, Holm. See ``docs/gate.md``.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def mean_with_interval(values: Sequence[float], *, binary: bool, level: float = 
 
 
 # ---------------------------------------------------------------------------------------
-# Paired statistics for the gate (specs/gate.md).
+# Paired statistics for the gate (docs/gate.md).
 #
 # Why by hand: statsmodels has the exact McNemar *test* but no interval for the paired
 # difference Δ = (c − b)/n, no clustered paired bootstrap and no inversion of an interval

@@ -81,7 +81,7 @@ class CandidateInfo(_Model):
     bytes_on_disk: int | None = None
     """Size of the weights as stored."""
     dtype: str | None = None
-    """Compute dtype (``int8``, ``bfloat16``, ``float32``, ...)."""
+    """Compute dtype as the candidate names it (``int8``, ``bf16``, ``fp32``, ...)."""
     trainer: str | None = None
     """Trainer that produced it (``eggroll``, ``distill``, ``sft``), if trained here."""
     corpus: str | None = None

@@ -12,7 +12,7 @@ A last line without its newline is reported as torn. The reading itself is
 :mod:`specboard.harness.results.reader` (sample lines validated in bulk).
 
 Why by hand: no maintained library does validated, lock-protected, torn-line-aware JSONL
-appends (``jsonlines`` neither locks nor validates); the whole thing is ~150 lines over
+appends (``jsonlines`` neither locks nor validates); it is a small module over
 ``fcntl`` and pydantic.
 
 Not handled: network filesystems whose ``flock`` is advisory-only across hosts (NFS);
