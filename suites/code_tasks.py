@@ -26,12 +26,15 @@ A machine without a working sandbox refuses: :meth:`CodeTask.items` raises
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import json
 import os
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 from specboard.harness.candidates.base import Candidate, GenerateRequest, Generation
@@ -49,6 +52,27 @@ DEFAULT_SAMPLING_TEMPERATURE = 0.8
 def sample_seed(seed: int, repeat: int, item_id: str) -> int:
     digest = hashlib.sha256(f"{seed}\x1f{repeat}\x1f{item_id}".encode()).digest()
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+R = TypeVar("R")
+
+
+def read_gzip_jsonl(path: Path, record: Callable[[dict[str, Any]], R], what: str) -> tuple[R, ...]:
+    """Every record of a gzipped JSON-lines data file, in file order, through ``record``
+    (which raises KeyError/TypeError/ValueError on a malformed object); a bad line is an
+    error naming ``path:line``. Blank lines are skipped."""
+    out = []
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                out.append(record(json.loads(line)))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{n}: not JSON: {exc}") from exc
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"{path}:{n}: not a {what} record: {exc!r}") from exc
+    return tuple(out)
 
 
 class CodeTask(Task):

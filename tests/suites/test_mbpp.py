@@ -9,26 +9,19 @@ import json
 from pathlib import Path
 
 import pytest
-from specboard.harness import sandbox
 from specboard.harness.candidates.registry import resolve
 from specboard.harness.results.schema import MetricRow, SampleRow
 from specboard.harness.results.store import read_rows
 from specboard.harness.runner import evaluate
-from specboard.harness.sandbox import Limits, SandboxUnavailableError, run_python
+from specboard.harness.sandbox import run_python
 from specboard.suites import mbpp
 
-FAST = Limits(cpu_s=2, wall_s=10.0, memory_bytes=512 << 20)
+from tests.suites.conftest import FAST, sandboxed
 
 
 @pytest.fixture(scope="module")
 def task() -> mbpp.MbppTask:
-    try:
-        sandbox.sandbox_mode()
-    except SandboxUnavailableError as exc:
-        pytest.skip(str(exc))
-    t = mbpp.MbppTask()
-    t.limits = FAST
-    return t
+    return sandboxed(mbpp.MbppTask())
 
 
 def test_items_are_the_500_test_problems(task: mbpp.MbppTask) -> None:
