@@ -1,16 +1,17 @@
 """``baseline:NAME`` → an :class:`~specboard.harness.candidates.hf.HFCandidate` on a converted GGUF.
 
 The models are listed in ``baselines/models.toml``. Resolving a name verifies the GGUF
-against the manifest's sha256, converts it to an HF directory once (cached) and loads
-that. Options after ``?`` (``dtype``, ``threads``, ``batch_size``, ``max_length``) are
-passed to the candidate.
+against the manifest's sha256 and, before the first conversion, its header against the
+model's ``[model.gguf]`` facts, converts it to an HF directory once (cached) and loads
+that. Options after ``?`` (``dtype``, ``threads``, ``batch_size``, ``max_length``,
+``constrained``) are passed to the candidate and are part of its name.
 """
 
 from __future__ import annotations
 
 import functools
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,8 @@ class BaselineModel:
     default_dtype: str
     notes: str = ""
     unavailable: str = ""
+    gguf: dict[str, Any] = field(default_factory=dict)
+    """GGUF header facts checked before conversion (see ``hf.convert.check_gguf_metadata``)."""
 
 
 @functools.cache
@@ -73,7 +76,7 @@ def converted_dir(name: str) -> Path:
             f"baseline {name!r} names artifact {m.artifact!r}, which is not in the manifest: {exc}"
         ) from exc
     try:
-        return convert_gguf(m.artifact)
+        return convert_gguf(m.artifact, expect=m.gguf or None)
     except MissingArtifactError as exc:
         raise BaselineUnavailableError(
             f"baseline {name!r} needs artifact {m.artifact!r}: run `specboard prefetch {m.artifact}` "

@@ -8,6 +8,7 @@ their heavy dependencies (torch, numba) inside ``run`` so that building this par
 - ``lm-eval``: our multiple-choice scoring against lm-eval's own HF backend.
 - ``kernels``: int8 GEMM GOPS against the fallback and ``torch._int_mm``.
 - ``eggroll``: population-tokens/s of the EGGROLL trainer at the reference configs.
+- ``bfcl``: BFCL items/s of the transformers candidate's generation against the landed path.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ TARGETS: dict[str, tuple[str, str]] = {
     "lm-eval": ("specboard.baselines.bench_lm_eval", "multiple-choice scoring vs lm-eval's hf backend"),
     "kernels": ("specboard.kernels.bench", "int8 kernels vs fallback and torch._int_mm"),
     "eggroll": ("specboard.trainers.eggroll.bench", "EGGROLL population-tokens/s at reference configs"),
+    "bfcl": ("specboard.baselines.bench_bfcl", "BFCL items/s: generation path vs the landed one"),
 }
 
 

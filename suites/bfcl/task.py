@@ -6,7 +6,13 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
-from specboard.harness.candidates.base import Candidate, ChatMessage, GenerateRequest
+from specboard.harness.candidates.base import (
+    CONSTRAINED_DECODING,
+    Candidate,
+    ChatMessage,
+    GenerateRequest,
+)
+from specboard.harness.results.schema import CandidateInfo
 from specboard.harness.runner.tasks import Item, Scored, Task, canonical_json
 from specboard.suites.bfcl.decode import UnsafeOutputError, decode, language, short
 from specboard.suites.bfcl.loader import (
@@ -101,19 +107,34 @@ class BfclTask(Task):
 
     @staticmethod
     def _messages(entry: dict[str, Any]) -> list[dict[str, str]]:
+        """bfcl-eval's own prompt for prompt models, unmodified (system prompt + first turn)."""
         first = copy.deepcopy(entry["question"][0])
         return bfcl().system_prompt(first, entry["function"], entry["id"])
+
+    def constraint(self, info: CandidateInfo) -> str | None:
+        """The protocol's ``constraint`` for a run of this task with a candidate of ``info``:
+        :data:`~specboard.suites.bfcl.grammar.GRAMMAR_ID` when the candidate honours the
+        call grammar single-turn requests carry, else None (multi-turn requests carry none)."""
+        from specboard.suites.bfcl.grammar import GRAMMAR_ID
+
+        if self.multi_turn or CONSTRAINED_DECODING not in info.capabilities:
+            return None
+        return GRAMMAR_ID
+
+    def request(self, candidate: Candidate, entry: dict[str, Any], seed: int) -> GenerateRequest:
+        """The generation request of a single-turn entry: bfcl-eval's prompt in the candidate's
+        chat format, and the call grammar of the entry's own function docs as constraint."""
+        from specboard.suites.bfcl.grammar import constraint
+
+        msgs = [ChatMessage(m["role"], m["content"]) for m in self._messages(entry)]
+        return GenerateRequest(prompt=candidate.format_chat(msgs), stop=STOP, max_tokens=self.max_tokens,
+                               seed=seed, constraint=constraint(entry["function"]))
 
     def evaluate(self, candidate: Candidate, items: Sequence[Item], *, repeat: int, seed: int) -> list[Scored]:
         if self.multi_turn:
             return [self._multi_turn(candidate, it, seed + repeat) for it in items]
         by_id = entries(self.category, True)
-        requests = []
-        for it in items:
-            msgs = [ChatMessage(m["role"], m["content"]) for m in self._messages(by_id[it.id])]
-            requests.append(GenerateRequest(prompt=candidate.format_chat(msgs), stop=STOP,
-                                            max_tokens=self.max_tokens, seed=seed + repeat))
-        gens = candidate.generate(requests)
+        gens = candidate.generate([self.request(candidate, by_id[it.id], seed + repeat) for it in items])
         out = []
         for it, g in zip(items, gens, strict=True):
             if g.error:

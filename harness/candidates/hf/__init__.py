@@ -5,8 +5,9 @@ Modules, by job:
 - :mod:`.convert`: GGUF artifacts → HF directories once, after checking sha256 and header;
 - :mod:`.resources`: refusing thread/memory settings the machine cannot take;
 - :mod:`.scoring`: shared-context log-likelihoods with only the needed log-probs gathered;
-- :mod:`.decoding`: generation (each prompt prefilled alone, rows decoded together, finished
-  rows leave the batch at once) and the landed ``model.generate`` path it replaced;
+- :mod:`.decoding`: generation (each prompt prefilled alone, rows decoded together with
+  prompt-lookup drafts, finished rows leave the batch at once), on :mod:`.kvcache`;
+- :mod:`.landed`: the landed ``model.generate`` path it replaced (the benchmark reference);
 - :mod:`.constrained`: grammar-constrained token choice (llguidance);
 - :mod:`.candidate`: :class:`HFCandidate`, the spec options and :func:`from_spec`.
 """

@@ -142,7 +142,7 @@ class HFCandidate(ScoringMixin, CandidateBase):
 
     def generate_padded(self, requests: Sequence[GenerateRequest]) -> list[Generation]:
         """The landed generation path (``model.generate`` on padded batches); see :mod:`.decoding`."""
-        from specboard.harness.candidates.hf.decoding import generate_padded
+        from specboard.harness.candidates.hf.landed import generate_padded
 
         return generate_padded(self.model, self.tokenizer, requests, batch_size=self.batch_size, pad_id=self.pad_id)
 

@@ -190,3 +190,30 @@ def test_missing_artifact_names_prefetch(monkeypatch: pytest.MonkeyPatch, tmp_pa
     monkeypatch.setenv("SPECBOARD_CACHE", str(tmp_path))
     with pytest.raises(MissingArtifactError, match="specboard prefetch smollm2-135m"):
         verified_gguf("smollm2-135m")
+
+
+def test_gguf_header_is_checked_before_conversion() -> None:
+    from specboard.baselines.registry import get_model
+    from specboard.harness.candidates.hf import GGUFMetadataError, check_gguf_metadata
+
+    _smollm2_dir()  # skips when not prefetched
+    path, _ = verified_gguf("smollm2-135m")
+    expect = get_model("smollm2-135m").gguf
+    facts = check_gguf_metadata(path, expect)
+    assert facts["architecture"] == "llama" and facts["token_embd_shape"] == [576, 49152]
+    with pytest.raises(GGUFMetadataError, match="architecture is 'llama', expected 'qwen2'"):
+        check_gguf_metadata(path, {**expect, "architecture": "qwen2"})
+    with pytest.raises(GGUFMetadataError, match="tensor_count"):
+        check_gguf_metadata(path, {**expect, "tensor_count": 291})
+
+
+def test_constrained_option_is_part_of_the_name(bf16: HFCandidate) -> None:
+    c = resolve("baseline:smollm2-135m?threads=1&constrained=1")
+    try:
+        info = c.info()
+        assert info.name == "baseline:smollm2-135m?constrained=1&threads=1"
+        assert info.capabilities == ["constrained_decoding"] and bf16.info().capabilities == []
+    finally:
+        c.close()
+    with pytest.raises(ValueError, match="constrained"):
+        resolve("baseline:smollm2-135m?constrained=maybe")
