@@ -12,13 +12,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from specboard.harness.errors import ExitCode, SpecboardError
-from specboard.harness.gate.compare import (
-    OVERALL,
-    Comparison,
-    TaskComparison,
-    format_flips,
-    format_table,
-)
+from specboard.harness.gate.compare import OVERALL, Comparison, TaskComparison
+from specboard.harness.gate.report import format_flips, format_table
 from specboard.harness.results.schema import VerdictRow
 
 if TYPE_CHECKING:
@@ -192,7 +187,7 @@ def _verdict_rows(out: PairOutcome, base_id: str) -> list[VerdictRow]:
 
 
 def _github(out: PairOutcome) -> None:
-    from specboard.harness.gate.compare import github_report
+    from specboard.harness.gate.report import github_report
 
     assert out.comparison is not None and out.headline is not None
     github_report(Comparison(tasks=[out.headline, *out.comparison.tasks], alpha=out.comparison.alpha),

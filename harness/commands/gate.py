@@ -70,12 +70,8 @@ def read_paths(target: str | Path) -> tuple[list[Any], list[str]]:
 
 
 def _report(comparison: Any, run_id: str, baseline_id: str, args: argparse.Namespace, title: str) -> ExitCode:
-    from specboard.harness.gate.compare import (
-        format_flips,
-        format_table,
-        github_report,
-        verdict_exit_code,
-    )
+    from specboard.harness.gate.compare import verdict_exit_code
+    from specboard.harness.gate.report import format_flips, format_table, github_report
     from specboard.harness.results.store import append_rows
 
     print(format_table(comparison, title=title))
@@ -89,7 +85,8 @@ def _report(comparison: Any, run_id: str, baseline_id: str, args: argparse.Names
 
 
 def run_gate(args: argparse.Namespace) -> ExitCode:
-    from specboard.harness.gate.compare import compare_runs, select_run
+    from specboard.harness.gate.baseline import select_run
+    from specboard.harness.gate.compare import compare_runs
 
     cand_rows, cerr = read_paths(args.candidate_results)
     base_rows, berr = read_paths(args.baseline)
@@ -109,7 +106,7 @@ def run_gate(args: argparse.Namespace) -> ExitCode:
 
 
 def _resolve_run(spec: str, search: Sequence[str]) -> tuple[str, list[Any]]:
-    from specboard.harness.gate.compare import select_run
+    from specboard.harness.gate.baseline import select_run
 
     path, _, rid = spec.partition("@")
     if Path(path).exists():

@@ -109,3 +109,25 @@ def write_baseline(baseline_dir: Path, run_row: RunRow, rows: Sequence[Any], tas
         atomic_write_text(path, "".join(dump_row(r) + "\n" for r in [run_row, *mine]))
         written.append(path)
     return written
+
+
+def select_run(rows: Sequence[Any], run_id: str | None = None) -> tuple[str, list[Any]]:
+    """Rows of one run: ``run_id`` or the latest run (by start time) in ``rows``."""
+    runs: dict[str, RunRow] = {}
+    for r in rows:
+        if isinstance(r, RunRow):
+            runs[r.run_id] = r
+    ids_with_rows = {getattr(r, "run_id", None) for r in rows if not isinstance(r, RunRow)}
+    if run_id is None:
+        known = [r for r in runs.values() if r.run_id in ids_with_rows]
+        if known:
+            run_id = max(known, key=lambda r: r.started_at).run_id
+        elif len(ids_with_rows - {None}) == 1:
+            run_id = next(iter(ids_with_rows - {None}))
+        else:
+            raise ValueError("no run found in the given rows" if not ids_with_rows else
+                             f"several runs and no run rows: pass a run id ({sorted(map(str, ids_with_rows))})")
+    selected = [r for r in rows if getattr(r, "run_id", None) == run_id]
+    if not selected:
+        raise ValueError(f"run {run_id!r} not found")
+    return run_id, selected

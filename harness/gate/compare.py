@@ -20,11 +20,11 @@ scores (aggregates such as ``bfcl/overall`` are reported, not gated).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
 from specboard.harness.errors import ExitCode
 from specboard.harness.gate.stats import (
     PairedInterval,
@@ -34,7 +34,7 @@ from specboard.harness.gate.stats import (
     paired_bootstrap,
     paired_t,
 )
-from specboard.harness.results.schema import MetricRow, RunRow, SampleRow, VerdictRow
+from specboard.harness.results.schema import MetricRow, SampleRow, VerdictRow
 
 Verdict = Literal["PASS", "FAIL", "INCONCLUSIVE"]
 OVERALL = "__overall__"
@@ -297,58 +297,67 @@ def _compare_task(
         verdict="INCONCLUSIVE", method=None, n_pairs=len(pairs), margin=margin,
         higher_is_better=higher_is_better, unpaired=unpaired,
     )
+    tc.errors = sum(s.error is not None for p in pairs for s in p.candidate)
+    scored = [p for p in pairs if all(s.score is not None for s in (*p.candidate, *p.baseline))]
+    tc.reason = _not_comparable(pairs, scored, present)
+    if tc.reason is not None:
+        return tc
+    binary = all(s.passed is not None and s.score in (0.0, 1.0) for p in scored for s in (*p.candidate, *p.baseline))
+    tc.flips = _flips(scored) if binary else []
+    found = _interval(scored, binary=binary, higher_is_better=higher_is_better, threshold=-margin, alpha=alpha,
+                      seed=seed, t_min_pairs=t_min_pairs)
+    if isinstance(found, str):
+        tc.reason = found
+        return tc
+    iv, tc.p_value = found
+    _fill(tc, iv)
+    if iv.low > -margin:
+        tc.verdict = "PASS"
+    elif iv.high < -margin:
+        tc.verdict = "FAIL"
+    else:
+        tc.reason = (f"interval [{iv.low:+.3f}, {iv.high:+.3f}] contains −δ = {-margin:+.3f}: "
+                     "too few items or too much noise")
+    return tc
+
+
+def _not_comparable(pairs: list[Pair], scored: list[Pair], present: tuple[bool, bool]) -> str | None:
+    """Why a task cannot be compared at all, or None."""
     if not present[1]:
-        tc.reason = "no baseline samples for this task"
-        return tc
+        return "no baseline samples for this task"
     if not present[0]:
-        tc.reason = "no candidate samples for this task"
-        return tc
+        return "no candidate samples for this task"
     changed = [p.item_id for p in pairs if p.protocol_changed]
     if changed:
-        tc.reason = (
-            f"protocol changed: prompt hash differs for {len(changed)} of {len(pairs)} paired items "
-            f"(e.g. {changed[0]}); regenerate the baseline with --update-baseline"
-        )
-        return tc
+        return (f"protocol changed: prompt hash differs for {len(changed)} of {len(pairs)} paired items "
+                f"(e.g. {changed[0]}); regenerate the baseline with --update-baseline")
     if not pairs:
-        tc.reason = "no paired items (item ids differ between the runs)"
-        return tc
-    sign = 1.0 if higher_is_better else -1.0
-    binary = all(
-        s.passed is not None and s.score in (0.0, 1.0) for p in pairs for s in (*p.candidate, *p.baseline)
-    )
-    tc.flips = _flips(pairs) if binary else []
-    single = all(len(p.candidate) == 1 and len(p.baseline) == 1 for p in pairs)
-    threshold = -margin
-    if binary and single:
+        return "no paired items (item ids differ between the runs)"
+    if not scored:
+        return "every paired item is an unscored error sample"
+    return None
+
+
+def _interval(pairs: list[Pair], *, binary: bool, higher_is_better: bool, threshold: float, alpha: float,
+              seed: int, t_min_pairs: int) -> tuple[PairedInterval, float] | str:
+    """The (1 − α) interval for Δ and the one-sided p-value of "Δ ≥ threshold", or why none."""
+    if binary and all(len(p.candidate) == 1 and len(p.baseline) == 1 for p in pairs):
         b = sum(p.baseline[0].score == 1.0 and p.candidate[0].score == 0.0 for p in pairs)
         c = sum(p.baseline[0].score == 0.0 and p.candidate[0].score == 1.0 for p in pairs)
         n = len(pairs)
-        iv = mcnemar_interval(b, c, n, 1 - alpha)
-        tc.p_value = invert_to_p(lambda lvl: mcnemar_interval(b, c, n, lvl).high, threshold)
-    else:
-        cand = [[sign * x for x in p.scores()[0]] for p in pairs]
-        base = [[sign * x for x in p.scores()[1]] for p in pairs]
-        if len(pairs) >= t_min_pairs:
-            iv = paired_t(cand, base, level=1 - alpha)
-            tc.p_value = invert_to_p(lambda lvl: paired_t(cand, base, level=lvl).high, threshold)
-        elif len(pairs) < 2:
-            tc.reason = "a single paired item cannot support an interval"
-            return tc
-        else:
-            iv, boots = paired_bootstrap(cand, base, level=1 - alpha, seed=seed)
-            import numpy as np
-
-            # one-sided percentile p-value of "Δ ≥ −δ", doubled to match the two-sided interval
-            tc.p_value = float(min(1.0, 2 * (np.sum(boots >= threshold) + 1) / (boots.size + 1)))
-    _fill(tc, iv)
-    if iv.low > threshold:
-        tc.verdict = "PASS"
-    elif iv.high < threshold:
-        tc.verdict = "FAIL"
-    else:
-        tc.reason = f"interval [{iv.low:+.3f}, {iv.high:+.3f}] contains −δ = {threshold:+.3f}: too few items or too much noise"
-    return tc
+        return (mcnemar_interval(b, c, n, 1 - alpha),
+                invert_to_p(lambda lvl: mcnemar_interval(b, c, n, lvl).high, threshold))
+    sign = 1.0 if higher_is_better else -1.0
+    cand = [[sign * x for x in p.scores()[0]] for p in pairs]
+    base = [[sign * x for x in p.scores()[1]] for p in pairs]
+    if len(pairs) >= t_min_pairs:
+        return (paired_t(cand, base, level=1 - alpha),
+                invert_to_p(lambda lvl: paired_t(cand, base, level=lvl).high, threshold))
+    if len(pairs) < 2:
+        return "a single paired item cannot support an interval"
+    iv, boots = paired_bootstrap(cand, base, level=1 - alpha, seed=seed)
+    # one-sided percentile p-value of "Δ ≥ −δ", doubled to match the two-sided interval
+    return iv, float(min(1.0, 2 * (np.sum(boots >= threshold) + 1) / (boots.size + 1)))
 
 
 def _fill(tc: TaskComparison, iv: PairedInterval) -> None:
@@ -390,98 +399,3 @@ def _apply_holm(results: list[TaskComparison], alpha: float, family: int | None)
                 f"interval excludes −δ but Holm-adjusted p = {adj:.3g} ≥ α = {alpha} "
                 f"across {len(ps)} tasks"
             )
-
-
-# ----------------------------------------------------------------------------- runs / io
-
-
-def select_run(rows: Sequence[Any], run_id: str | None = None) -> tuple[str, list[Any]]:
-    """Rows of one run: ``run_id`` or the latest run (by start time) in ``rows``."""
-    runs: dict[str, RunRow] = {}
-    for r in rows:
-        if isinstance(r, RunRow):
-            runs[r.run_id] = r
-    ids_with_rows = {getattr(r, "run_id", None) for r in rows if not isinstance(r, RunRow)}
-    if run_id is None:
-        known = [r for r in runs.values() if r.run_id in ids_with_rows]
-        if known:
-            run_id = max(known, key=lambda r: r.started_at).run_id
-        elif len(ids_with_rows - {None}) == 1:
-            run_id = next(iter(ids_with_rows - {None}))
-        else:
-            raise ValueError("no run found in the given rows" if not ids_with_rows else
-                             f"several runs and no run rows: pass a run id ({sorted(map(str, ids_with_rows))})")
-    selected = [r for r in rows if getattr(r, "run_id", None) == run_id]
-    if not selected:
-        raise ValueError(f"run {run_id!r} not found")
-    return run_id, selected
-
-
-def format_table(comparison: Comparison, *, title: str = "specboard gate", verdict: str | None = None) -> str:
-    """A plain-text verdict table (also valid Markdown); sequential decisions add the
-    error count, the stop reason and the items a decision would need."""
-    sequential = any(t.stop_reason for t in comparison.tasks)
-    head = "| task | verdict | Δ | interval | δ | items | method | flips ↓/↑ |"
-    rule = "|---|---|---|---|---|---|---|---|"
-    if sequential:
-        head += " errors | stop | projected |"
-        rule += "---|---|---|"
-    lines = [f"### {title}: {verdict or comparison.overall}", "", head + " note |", rule + "---|"]
-    for t in comparison.tasks:
-        rtw = sum(f.direction == "right->wrong" for f in t.flips)
-        iv = "" if t.ci_low is None or t.ci_high is None else f"[{t.ci_low:+.3f}, {t.ci_high:+.3f}]"
-        delta = "" if t.delta is None else f"{t.delta:+.3f}"
-        row = (f"| {t.task} | {t.verdict} | {delta} | {iv} | {t.margin:.3f} | {t.n_pairs} | {t.method or ''} "
-               f"| {rtw}/{len(t.flips) - rtw} |")
-        if sequential:
-            row += f" {t.errors} | {t.stop_reason or ''} | {'' if t.projected_items is None else t.projected_items} |"
-        lines.append(row + f" {t.reason or ''} |")
-    return "\n".join(lines)
-
-
-def format_flips(comparison: Comparison, *, limit: int = 20) -> str:
-    """The flip report: items that went right → wrong (and wrong → right), both outputs."""
-    out: list[str] = []
-    for t in comparison.tasks:
-        if not t.flips:
-            continue
-        out.append(f"{t.task}: {sum(f.direction == 'right->wrong' for f in t.flips)} right->wrong, "
-                   f"{sum(f.direction == 'wrong->right' for f in t.flips)} wrong->right")
-        ordered = sorted(t.flips, key=lambda f: f.direction != "right->wrong")
-        for f in ordered[:limit]:
-            out.append(f"  {f.direction:12} {f.item_id}")
-            out.append(f"    baseline : {_short(f.baseline_output)}")
-            out.append(f"    candidate: {_short(f.candidate_output)}"
-                       + (f"  [error: {_short(f.candidate_error)}]" if f.candidate_error else ""))
-        if len(ordered) > limit:
-            out.append(f"  ... {len(ordered) - limit} more")
-    return "\n".join(out)
-
-
-def _short(text: str | None, n: int = 160) -> str:
-    if text is None:
-        return "(none)"
-    text = text.replace("\n", "\\n")
-    return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def github_report(comparison: Comparison, *, title: str = "specboard gate", verdict: str | None = None) -> bool:
-    """On GitHub Actions: verdict table to the step summary, ``::error`` per FAIL task.
-
-    Returns False (and does nothing) outside Actions (``GITHUB_STEP_SUMMARY`` unset).
-    """
-    path = os.environ.get("GITHUB_STEP_SUMMARY")
-    if not path:
-        return False
-    import github_action_utils as gha
-
-    text = format_table(comparison, title=title, verdict=verdict)
-    flips = format_flips(comparison, limit=10)
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(text + "\n\n")
-        if flips:
-            fh.write("<details><summary>flip report</summary>\n\n```\n" + flips + "\n```\n</details>\n\n")
-    for t in comparison.tasks:
-        if t.verdict == "FAIL":
-            gha.error(t.summary(), title=f"regression in {t.task}")
-    return True

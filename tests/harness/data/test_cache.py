@@ -73,11 +73,11 @@ def test_corrupted_blob_detected_and_refetch_refused_offline(demo_cache: tuple[P
         cache.artifact_dir("demo", deep=True)
     enforce_offline()
     try:  # corrupt (not missing) while offline: exit 7, naming the command that fixes it
-        with pytest.raises(cache.CorruptArtifactError, match="offline.*specboard prefetch demo") as info:
+        with pytest.raises(cache.CorruptArtifactError, match=r"offline.*specboard prefetch demo") as info:
             cache.prefetch(progress=False)
         assert info.value.exit_code == ExitCode.INVALID_INPUT
         (root / "blobs" / sha).unlink()
-        with pytest.raises(cache.MissingArtifactError, match="offline.*specboard prefetch demo"):
+        with pytest.raises(cache.MissingArtifactError, match=r"offline.*specboard prefetch demo"):
             cache.prefetch(progress=False)
     finally:
         disable_offline()
@@ -123,7 +123,7 @@ def test_same_size_change_detected_by_content(demo_cache: tuple[Path, bytes]) ->
     with pytest.raises(cache.CorruptArtifactError, match="specboard prefetch demo") as info:
         cache.artifact_dir("demo")
     assert info.value.exit_code == ExitCode.INVALID_INPUT
-    with pytest.raises(cache.CorruptArtifactError, match="data.txt"):
+    with pytest.raises(cache.CorruptArtifactError, match=r"data.txt"):
         cache.artifact_file("demo", "demo_pkg/data.txt")
     assert cache.artifact_file("demo", "demo_pkg/__init__.py").name == "__init__.py"  # only what is read
     assert [r.action for r in cache.prefetch(progress=False)] == ["refetched"]  # from the blob, offline-safe

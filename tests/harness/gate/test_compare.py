@@ -10,6 +10,7 @@ import pytest
 from specboard.harness.cli import main
 from specboard.harness.errors import ExitCode
 from specboard.harness.gate import compare as gate
+from specboard.harness.gate.report import format_flips, github_report
 from specboard.harness.results.schema import (
     CandidateInfo,
     Environment,
@@ -69,7 +70,7 @@ def test_identical_large_run_passes_and_degraded_fails_with_flips() -> None:
     assert t.ci_high < -0.02
     assert len(t.flips) == lost and {f.direction for f in t.flips} == {"right->wrong"}
     assert t.flips[0].baseline_output.startswith("b-") and t.flips[0].candidate_output.startswith("c-")
-    report = gate.format_flips(cmp)
+    report = format_flips(cmp)
     assert "right->wrong" in report and f"{lost} right->wrong, 0 wrong->right" in report
 
 
@@ -145,10 +146,10 @@ def test_github_step_summary_and_error_annotation(tmp_path: Path, monkeypatch: p
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     cmp = gate.compare_runs(binary_rows("c", "t", [0] * 300), binary_rows("b", "t", [1] * 300))
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-    assert gate.github_report(cmp) is False
+    assert github_report(cmp) is False
     summary = tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    assert gate.github_report(cmp) is True
+    assert github_report(cmp) is True
     text = summary.read_text()
     assert "| t | FAIL |" in text and "flip report" in text
     assert "::error title=regression in t::t: FAIL" in capsys.readouterr().out
