@@ -77,118 +77,122 @@ def _stops(until: Any) -> tuple[str, ...]:
     return tuple(str(u) for u in until)
 
 
+class _Forwarding:
+    """The body of the lm-eval ``LM`` that forwards every request to a specboard candidate;
+    :func:`lm_class` mixes it with lm-eval's ``LM`` (imported only then)."""
+
+    cache_hook: Any
+
+    def __init__(
+        self,
+        candidate: Candidate | str | None = None,
+        seed: int | str = 0,
+        batch_size: int | str | None = None,
+        max_gen_toks: int | str = DEFAULT_MAX_GEN_TOKS,
+        **_ignored: Any,
+    ) -> None:
+        super().__init__()
+        if candidate is None:
+            raise ValueError("the specboard LM needs model_args candidate=SPEC")
+        if isinstance(candidate, str):
+            from specboard.harness.candidates.registry import resolve
+
+            candidate = resolve(candidate)
+        self.candidate: Candidate = candidate
+        self.seed = int(seed)
+        self.batch_size = int(batch_size) if batch_size not in (None, "", "auto") else None
+        self.max_gen_toks = int(max_gen_toks)
+
+    @classmethod
+    def create_from_arg_string(
+        cls, arg_string: str, additional_config: dict | None = None
+    ) -> Any:
+        args: dict[str, Any] = dict(parse_model_args(arg_string))
+        for k, v in (additional_config or {}).items():
+            if k in _KNOWN_ARGS and v is not None and k not in args:
+                args[k] = v
+        return cls(**args)
+
+    def _chunks(self, seq: Sequence[Any]) -> list[Sequence[Any]]:
+        n = self.batch_size or len(seq) or 1
+        return [seq[i : i + n] for i in range(0, len(seq), n)]
+
+    def loglikelihood(self, requests: list[Any], disable_tqdm: bool = False) -> list[tuple[float, bool]]:
+        reqs = [LoglikelihoodRequest(context=r.args[0], continuation=r.args[1]) for r in requests]
+        out: list[tuple[float, bool]] = []
+        for chunk in self._chunks(reqs):
+            res = self.candidate.loglikelihood(chunk)
+            if len(res) != len(chunk):
+                raise RuntimeError(f"candidate returned {len(res)} results for {len(chunk)} requests")
+            out += [(float(r.logprob), bool(r.is_greedy)) for r in res]
+        for req, val in zip(requests, out, strict=True):
+            self.cache_hook.add_partial("loglikelihood", req.args, val)
+        return out
+
+    def loglikelihood_rolling(self, requests: list[Any], disable_tqdm: bool = False) -> list[float]:
+        texts = [r.args[0] for r in requests]
+        out: list[float] = []
+        for chunk in self._chunks(texts):
+            res = self.candidate.loglikelihood_rolling(chunk)
+            if len(res) != len(chunk):
+                raise RuntimeError(f"candidate returned {len(res)} results for {len(chunk)} texts")
+            out += [float(x) for x in res]
+        return out
+
+    def generate_requests(self, requests: list[Any]) -> list[GenerateRequest]:
+        """The candidate requests lm-eval's ``generate_until`` instances turn into."""
+        seen: Counter[tuple[str, str]] = Counter()
+        out = []
+        for r in requests:
+            context, kwargs = r.args[0], dict(r.args[1] or {})
+            until = _stops(kwargs.get("until"))
+            max_toks = int(kwargs.get("max_gen_toks", self.max_gen_toks))
+            temperature = float(kwargs.get("temperature", 0.0) or 0.0)
+            if kwargs.get("do_sample") is False:
+                temperature = 0.0
+            key = (context, repr(sorted(kwargs.items(), key=lambda kv: kv[0])))
+            occurrence = seen[key]
+            seen[key] += 1
+            out.append(
+                GenerateRequest(
+                    prompt=context,
+                    stop=until,
+                    max_tokens=max_toks,
+                    temperature=temperature,
+                    seed=self.seed + occurrence if temperature > 0 else None,
+                )
+            )
+        return out
+
+    def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
+        reqs = self.generate_requests(requests)
+        out: list[str] = []
+        for chunk in self._chunks(reqs):
+            gens = self.candidate.generate(chunk)
+            if len(gens) != len(chunk):
+                raise RuntimeError(f"candidate returned {len(gens)} generations for {len(chunk)} requests")
+            out += [g.text for g in gens]
+        return out
+
+    @property
+    def tokenizer_name(self) -> str:
+        return self.candidate.info().name
+
+    def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        msgs = [ChatMessage(role=m["role"], content=m["content"]) for m in chat_history]
+        return self.candidate.format_chat(msgs, add_generation_prompt=add_generation_prompt)
+
+
 @functools.cache
 def lm_class() -> type:
     """Build (once) and register the ``LM`` subclass; imports lm-eval."""
     from lm_eval.api.model import LM
     from lm_eval.api.registry import register_model
 
-    class SpecboardLM(LM):  # type: ignore[misc,valid-type]
-        """An lm-eval ``LM`` that forwards every request to a specboard candidate."""
-
-        def __init__(
-            self,
-            candidate: Candidate | str | None = None,
-            seed: int | str = 0,
-            batch_size: int | str | None = None,
-            max_gen_toks: int | str = DEFAULT_MAX_GEN_TOKS,
-            **_ignored: Any,
-        ) -> None:
-            super().__init__()
-            if candidate is None:
-                raise ValueError("the specboard LM needs model_args candidate=SPEC")
-            if isinstance(candidate, str):
-                from specboard.harness.candidates.registry import resolve
-
-                candidate = resolve(candidate)
-            self.candidate: Candidate = candidate
-            self.seed = int(seed)
-            self.batch_size = int(batch_size) if batch_size not in (None, "", "auto") else None
-            self.max_gen_toks = int(max_gen_toks)
-
-        @classmethod
-        def create_from_arg_string(
-            cls, arg_string: str, additional_config: dict | None = None
-        ) -> SpecboardLM:
-            args: dict[str, Any] = dict(parse_model_args(arg_string))
-            for k, v in (additional_config or {}).items():
-                if k in _KNOWN_ARGS and v is not None and k not in args:
-                    args[k] = v
-            return cls(**args)
-
-        def _chunks(self, seq: Sequence[Any]) -> list[Sequence[Any]]:
-            n = self.batch_size or len(seq) or 1
-            return [seq[i : i + n] for i in range(0, len(seq), n)]
-
-        def loglikelihood(self, requests: list[Any], disable_tqdm: bool = False) -> list[tuple[float, bool]]:
-            reqs = [LoglikelihoodRequest(context=r.args[0], continuation=r.args[1]) for r in requests]
-            out: list[tuple[float, bool]] = []
-            for chunk in self._chunks(reqs):
-                res = self.candidate.loglikelihood(chunk)
-                if len(res) != len(chunk):
-                    raise RuntimeError(f"candidate returned {len(res)} results for {len(chunk)} requests")
-                out += [(float(r.logprob), bool(r.is_greedy)) for r in res]
-            for req, val in zip(requests, out, strict=True):
-                self.cache_hook.add_partial("loglikelihood", req.args, val)
-            return out
-
-        def loglikelihood_rolling(self, requests: list[Any], disable_tqdm: bool = False) -> list[float]:
-            texts = [r.args[0] for r in requests]
-            out: list[float] = []
-            for chunk in self._chunks(texts):
-                res = self.candidate.loglikelihood_rolling(chunk)
-                if len(res) != len(chunk):
-                    raise RuntimeError(f"candidate returned {len(res)} results for {len(chunk)} texts")
-                out += [float(x) for x in res]
-            return out
-
-        def generate_requests(self, requests: list[Any]) -> list[GenerateRequest]:
-            """The candidate requests lm-eval's ``generate_until`` instances turn into."""
-            seen: Counter[tuple[str, str]] = Counter()
-            out = []
-            for r in requests:
-                context, kwargs = r.args[0], dict(r.args[1] or {})
-                until = _stops(kwargs.get("until"))
-                max_toks = int(kwargs.get("max_gen_toks", self.max_gen_toks))
-                temperature = float(kwargs.get("temperature", 0.0) or 0.0)
-                if kwargs.get("do_sample") is False:
-                    temperature = 0.0
-                key = (context, repr(sorted(kwargs.items(), key=lambda kv: kv[0])))
-                occurrence = seen[key]
-                seen[key] += 1
-                out.append(
-                    GenerateRequest(
-                        prompt=context,
-                        stop=until,
-                        max_tokens=max_toks,
-                        temperature=temperature,
-                        seed=self.seed + occurrence if temperature > 0 else None,
-                    )
-                )
-            return out
-
-        def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
-            reqs = self.generate_requests(requests)
-            out: list[str] = []
-            for chunk in self._chunks(reqs):
-                gens = self.candidate.generate(chunk)
-                if len(gens) != len(chunk):
-                    raise RuntimeError(f"candidate returned {len(gens)} generations for {len(chunk)} requests")
-                out += [g.text for g in gens]
-            return out
-
-        @property
-        def tokenizer_name(self) -> str:
-            return self.candidate.info().name
-
-        def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
-            msgs = [ChatMessage(role=m["role"], content=m["content"]) for m in chat_history]
-            return self.candidate.format_chat(msgs, add_generation_prompt=add_generation_prompt)
-
-    SpecboardLM.__module__ = __name__
-    SpecboardLM.__qualname__ = "SpecboardLM"
-    register_model(MODEL_NAME)(SpecboardLM)
-    return SpecboardLM
+    cls = type("SpecboardLM", (_Forwarding, LM), {"__module__": __name__, "__qualname__": "SpecboardLM",
+                                                  "__doc__": _Forwarding.__doc__})
+    register_model(MODEL_NAME)(cls)
+    return cls
 
 
 def register() -> type:
