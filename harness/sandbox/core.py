@@ -131,20 +131,7 @@ def spawn_and_collect(mode: str, code: str, filename: str, files: Mapping[str, s
     workdir = None if mode == "bwrap" else tempfile.mkdtemp(prefix="specboard-sbx-")
     fds: list[int] = []
     try:
-        if workdir is None:
-            placed = {}
-            for name, text in texts.items():  # memfds: the files never touch the host disk
-                fd = os.memfd_create(f"sbx-{os.path.basename(name)}", 0)
-                fds.append(fd)
-                os.write(fd, text.encode("utf-8"))
-                os.lseek(fd, 0, os.SEEK_SET)
-                placed[name] = fd
-        else:
-            for name, text in texts.items():
-                target = os.path.join(workdir, name)
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                with open(target, "w", encoding="utf-8") as fh:
-                    fh.write(text)
+        placed = _place(texts, workdir, fds)
         inside = INSIDE_WORKDIR if workdir is None else workdir
         env = {"PATH": _SANDBOX_PATH, "HOME": inside, "TMPDIR": inside, "LANG": "C.UTF-8",
                "PYTHONDONTWRITEBYTECODE": "1"}
@@ -155,13 +142,7 @@ def spawn_and_collect(mode: str, code: str, filename: str, files: Mapping[str, s
             "limits": {"cpu": limits.cpu_s, "as": limits.memory_bytes, "fsize": limits.file_size_bytes,
                        "nproc": limits.processes, "nofile": limits.open_files},
         }
-        launcher = [exe, "-I", "-S", "-c", _LAUNCHER, json.dumps(config)]
-        if workdir is None:
-            argv = bwrap_argv(limits.tmp_bytes, placed) + launcher
-        elif mode == "unshare":
-            argv = unshare_prefix() + launcher
-        else:
-            argv = launcher
+        argv = _argv(mode, workdir, limits, placed, [exe, "-I", "-S", "-c", _LAUNCHER, json.dumps(config)])
         with tempfile.TemporaryFile() as stdin_file:  # a file, so a full pipe never blocks us
             stdin_file.write(stdin or b"")
             stdin_file.seek(0)
@@ -189,6 +170,34 @@ def spawn_and_collect(mode: str, code: str, filename: str, files: Mapping[str, s
             os.close(fd)
         if workdir is not None:
             _remove(workdir)
+
+
+def _place(texts: Mapping[str, str], workdir: str | None, fds: list[int]) -> dict[str, int]:
+    """Put the program's files where the sandbox reads them: memfds passed to bwrap (they
+    never touch the host disk; their fds are appended to ``fds``), else files in ``workdir``."""
+    placed: dict[str, int] = {}
+    for name, text in texts.items():
+        if workdir is None:
+            fd = os.memfd_create(f"sbx-{os.path.basename(name)}", 0)
+            fds.append(fd)
+            os.write(fd, text.encode("utf-8"))
+            os.lseek(fd, 0, os.SEEK_SET)
+            placed[name] = fd
+        else:
+            target = os.path.join(workdir, name)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "w", encoding="utf-8") as fh:
+                fh.write(text)
+    return placed
+
+
+def _argv(mode: str, workdir: str | None, limits: Limits, placed: Mapping[str, int], launcher: list[str]) -> list[str]:
+    """The launcher behind the mode's isolation prefix."""
+    if workdir is None:
+        return bwrap_argv(limits.tmp_bytes, placed) + launcher
+    if mode == "unshare":
+        return unshare_prefix() + launcher
+    return launcher
 
 
 def _check_end(res: SandboxResult, token: str) -> None:
