@@ -109,6 +109,8 @@ RUN_FLAGS: tuple[Flag, ...] = (
     Flag("--shard", "shard", "i/N: evaluate every N-th scheduled item from offset i", _checked(parse_shard)),
     Flag("--budget", "budget", "stop after this much evaluation: 10m, 90s, 600items or 10m+600items "
          "(gate default: the suite's GATE_BUDGET)", _checked(parse_budget)),
+    Flag("--top-up", "top_up", "after the scheduled items, evaluate each task's order up to N items "
+         "(for --update-baseline: a long prefix of every task)", positive_int),
     Flag("--order", "order", "item order: seeded-stratified (default; any prefix is a fair sample) or fixed",
          choices=("seeded-stratified", "fixed"), default="seeded-stratified"),
 )

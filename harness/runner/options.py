@@ -96,6 +96,9 @@ class RunOptions(BaseModel):
     """Evaluation budget; None = every selected item."""
     resume: bool = True
     """Resume an unfinished run with the same fingerprint instead of starting a new one."""
+    top_up: int | None = Field(default=None, ge=1)
+    """After the schedule, evaluate each task's order up to this many items (committed
+    baselines: a long prefix of every task, so a gate on one task still pairs)."""
 
     @field_validator("shard")
     @classmethod

@@ -168,6 +168,8 @@ class SuiteRun:
         t0 = time.monotonic()
         with lifecycle(run, self.suite):
             stop, draws = self._loop(run, monitor, progress)
+            if self.options.top_up:
+                self.top_up(run, self.options.top_up)
             metrics = run.aggregate(self.tasks, getattr(self.module, "suite_metrics", None))
         by_task = {t.name: run.rows_of(t.name) for t in self.tasks}
         return SuiteResult(run, self.tasks, metrics, stop, draws, time.monotonic() - t0, self.headline, by_task)
@@ -185,27 +187,43 @@ class SuiteRun:
         if o.budget is not None and o.budget.items is not None:
             total = min(total, o.budget.items)
         started, draws = time.monotonic(), 0
+        deadline = None if o.budget is None or o.budget.seconds is None else started + o.budget.seconds
         while True:
-            if o.budget is not None and (
-                (o.budget.seconds is not None and time.monotonic() - started >= o.budget.seconds)
-                or (o.budget.items is not None and draws >= o.budget.items)
-            ):
+            if (deadline is not None and time.monotonic() >= deadline) or (
+                    o.budget is not None and o.budget.items is not None and draws >= o.budget.items):
                 return "budget", draws
             room = CHUNK if o.budget is None or o.budget.items is None else min(CHUNK, o.budget.items - draws)
             chunk, ended = self._next_chunk(schedule, pools, room, monitor)
-            if chunk:
-                self._evaluate_chunk(run, tasks, chunk)
-                draws += len(chunk)
-                if monitor is not None:
-                    for name, item in chunk:
-                        rows = [run.stored[(name, item.id, r)] for r in range(o.repeats)]
-                        monitor.observe(name, item.id, rows, importance[name])
-                if progress is not None:
-                    progress(draws, total, chunk[-1][0])
+            self._evaluate_chunk(run, tasks, chunk, deadline)
+            done = self._done_prefix(run, chunk)  # the time budget may cut a chunk short
+            draws += len(done)
+            if monitor is not None:
+                for name, item in done:
+                    rows = [run.stored[(name, item.id, r)] for r in range(o.repeats)]
+                    monitor.observe(name, item.id, rows, importance[name])
+            if progress is not None and done:
+                progress(draws, total, done[-1][0])
+            if len(done) < len(chunk):
+                return "budget", draws
             if ended is not None:
                 return ended, draws
             if monitor is not None and (reason := monitor.stop_reason()) is not None:
                 return reason, draws
+
+    def _done_prefix(self, run: Run, chunk: list[tuple[str, Item]]) -> list[tuple[str, Item]]:
+        """The longest prefix of ``chunk`` (draw order) whose every repeat is evaluated."""
+        for i, (name, item) in enumerate(chunk):
+            if any((name, item.id, r) not in run.stored for r in range(self.options.repeats)):
+                return chunk[:i]
+        return chunk
+
+    def top_up(self, run: Run, per_task: int) -> None:
+        """Evaluate each task's order up to ``per_task`` items beyond what the schedule drew
+        (a baseline then pairs with long prefixes of every task, e.g. ``-k one_category``).
+        The drawn items of a task are a prefix of its order, so the rows stay a prefix."""
+        tasks = {t.name: t for t in self.tasks}
+        for name, pool in self.pools().items():
+            self._evaluate_chunk(run, tasks, [(name, it) for it in pool[:per_task]], None)
 
     def _next_chunk(self, schedule: DrawSchedule, pools: dict[str, list[Item]], room: int,
                     monitor: Monitor | None) -> tuple[list[tuple[str, Item]], str | None]:
@@ -229,7 +247,9 @@ class SuiteRun:
             chunk.append((name, item))
         return chunk, None
 
-    def _evaluate_chunk(self, run: Run, tasks: dict[str, Task], chunk: list[tuple[str, Item]]) -> None:
+    def _evaluate_chunk(self, run: Run, tasks: dict[str, Task], chunk: list[tuple[str, Item]],
+                        deadline: float | None) -> None:
+        """Evaluate a chunk's items grouped by task in batches, until ``deadline`` passes."""
         grouped: dict[str, list[Item]] = {}
         for name, item in chunk:
             grouped.setdefault(name, []).append(item)
@@ -238,6 +258,8 @@ class SuiteRun:
             size = max(1, task.batch_size)
             for repeat in range(self.options.repeats):
                 for start in range(0, len(items), size):
+                    if deadline is not None and time.monotonic() >= deadline:
+                        return
                     run.evaluate(task, items[start : start + size], repeat=repeat, seed=self.options.seed)
 
 
