@@ -1,7 +1,7 @@
 """Item order and the draw schedule: any prefix of a run is a fair sample of the pool.
 
 Two pieces, both pure functions of the seed and the item ids (so a baseline made once and
-a candidate run today see the same order, and adding items to a pool does not reshuffle
+a candidate run today see the same order, and adding items to a stratum does not reshuffle
 the ones already there):
 
 - :func:`seeded_order` orders one task's items: a seeded pseudo-random key per item
