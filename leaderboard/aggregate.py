@@ -164,29 +164,37 @@ def board_runs(runs: pd.DataFrame, metrics: pd.DataFrame, *, include_mock: bool 
 
 
 def efficiency_frame(results: Results, runs: pd.DataFrame) -> pd.DataFrame:
-    """Latest efficiency measurement per board key (by run start, then input order)."""
+    """Per board key, each efficiency field from the latest measurement that has it (by run
+    start, then input order): one benchmark writes decode speed at batch 1 and scoring speed
+    at larger batches in separate rows. ``tokens_per_s`` is decode speed, else scoring, else
+    prefill, with its kind."""
     by_run = runs.set_index("run_id")
+    fields = ("params", "bytes_on_disk", "peak_rss_bytes", "decode_tokens_per_s", "score_tokens_per_s",
+              "prefill_tokens_per_s", "threads")
     records = []
     for i, e in enumerate(results.efficiency):
         if e.run_id not in by_run.index:
             continue
         run = by_run.loc[e.run_id]
+        records.append({"key": run["key"], **{f: getattr(e, f) for f in fields},
+                        "started_at": run["started_at"], "order": i, "efficiency_run_id": e.run_id})
+    cols = ["key", "params", "bytes_on_disk", "peak_rss_bytes", "tokens_per_s", "tokens_per_s_kind",
+            "threads", "efficiency_run_id"]
+    if not records:
+        return pd.DataFrame(columns=cols)
+    df = pd.DataFrame.from_records(records).sort_values(["started_at", "order"], kind="stable")
+    last = df.groupby("key", sort=True).last()  # last non-null value of each column
+    out = []
+    for key, r in last.iterrows():
         tps, kind = None, None
         for attr in ("decode_tokens_per_s", "score_tokens_per_s", "prefill_tokens_per_s"):
-            if getattr(e, attr) is not None:
-                tps, kind = getattr(e, attr), attr.removesuffix("_tokens_per_s")
+            if pd.notna(r[attr]):
+                tps, kind = float(r[attr]), attr.removesuffix("_tokens_per_s")
                 break
-        records.append({
-            "key": run["key"], "params": e.params, "bytes_on_disk": e.bytes_on_disk,
-            "peak_rss_bytes": e.peak_rss_bytes, "tokens_per_s": tps, "tokens_per_s_kind": kind,
-            "threads": e.threads, "batch_size": e.batch_size, "started_at": run["started_at"],
-            "order": i, "efficiency_run_id": e.run_id,
-        })
-    cols = ["key", "params", "bytes_on_disk", "peak_rss_bytes", "tokens_per_s",
-            "tokens_per_s_kind", "threads", "batch_size", "started_at", "order", "efficiency_run_id"]
-    df = pd.DataFrame.from_records(records, columns=cols)
-    df = df.sort_values(["started_at", "order"], kind="stable").groupby("key").tail(1)
-    return df.drop(columns=["started_at", "order"]).sort_values("key").reset_index(drop=True)
+        out.append({"key": key, "params": r["params"], "bytes_on_disk": r["bytes_on_disk"],
+                    "peak_rss_bytes": r["peak_rss_bytes"], "tokens_per_s": tps, "tokens_per_s_kind": kind,
+                    "threads": r["threads"], "efficiency_run_id": r["efficiency_run_id"]})
+    return pd.DataFrame.from_records(out, columns=cols)
 
 
 def verdicts_frame(results: Results) -> pd.DataFrame:

@@ -52,8 +52,8 @@ def num(v: Any, digits: int = 4) -> str:
     return f"{float(v):.{digits}g}"
 
 
-def count(v: Any) -> str:
-    """A large integer as 135.0M / 8.4M / 12.3k."""
+def count(v: Any, digits: int | None = None) -> str:
+    """A large number as 135.0M / 8.4M / 12.3k (``digits``: significant digits below 1000)."""
     v = py(v)
     if v is None:
         return "—"
@@ -61,7 +61,7 @@ def count(v: Any) -> str:
     for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(v) >= div:
             return f"{v / div:.1f}{unit}"
-    return f"{v:.0f}"
+    return f"{v:.{digits}g}" if digits else f"{v:.0f}"
 
 
 def size(v: Any) -> str:

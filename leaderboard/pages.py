@@ -98,7 +98,7 @@ def overview(f: Frames) -> tuple[dict[str, Any], Any]:
                 c["suite"] = h.suite
                 cells.append(c)
             kind = r.get("tokens_per_s_kind")
-            tps = num(r.get("tokens_per_s")) + (f" ({kind})" if isinstance(kind, str) and kind != "decode" else "")
+            tps = count(r.get("tokens_per_s"), 3) + (f" ({kind})" if isinstance(kind, str) and kind != "decode" else "")
             cells += [cell(count(r.get("params")), r.get("params")),
                       cell(size(r.get("bytes_on_disk")), r.get("bytes_on_disk")),
                       cell(size(r.get("peak_rss_bytes")), r.get("peak_rss_bytes")),
@@ -128,7 +128,7 @@ def latest_gate(f: Frames) -> dict[str, Any] | None:
     suite = f.runs.set_index("run_id").suite.get(v.run_id)
     return {"run_id": v.run_id, "baseline_run_id": v.baseline_run_id, "verdict": v.verdict, "counts": counts,
             "suite": suite, "candidate": names.get(v.run_id, v.run_id),
-            "baseline": names.get(v.baseline_run_id, v.baseline_run_id),
+            "baseline": names.get(v.baseline_run_id, f"committed baseline run {v.baseline_run_id}"),
             "href": run_href(v.run_id), "baseline_href": run_href(v.baseline_run_id),
             "tasks": records(tasks, ["task", "verdict", "metric", "delta", "ci_low", "ci_high", "margin",
                                      "method", "n_pairs", "reason"])}

@@ -132,3 +132,15 @@ def test_efficiency_latest_measurement_wins(tmp_path: Path) -> None:
     table = agg.efficiency_frame(res, runs)
     key = runs.set_index("run_id").loc[eff.run_id, "key"]
     assert table.set_index("key").loc[key, "peak_rss_bytes"] == 1
+
+
+def test_efficiency_fields_merge_across_rows_of_one_benchmark(tmp_path: Path) -> None:
+    """One benchmark writes decode speed (batch 1) and scoring speed (batch 16) in two rows."""
+    path = write_fixture(tmp_path / "r.jsonl", items=3)
+    res = read_results([path])
+    eff = res.efficiency[0]
+    res.efficiency.append(eff.model_copy(update={"decode_tokens_per_s": None, "prefill_tokens_per_s": None,
+                                                 "score_tokens_per_s": 5000.0, "batch_size": 16}))
+    runs = agg.runs_frame(res)
+    row = agg.efficiency_frame(res, runs).set_index("key").loc[runs.set_index("run_id").loc[eff.run_id, "key"]]
+    assert row["tokens_per_s"] == eff.decode_tokens_per_s and row["tokens_per_s_kind"] == "decode"
