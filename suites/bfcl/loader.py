@@ -1,23 +1,31 @@
 """Import bfcl-eval's entry points from the offline cache, and its items and answers.
 
-How bfcl-eval is imported (:func:`bfcl`): its unpacked artifact directory is put on
-``sys.path`` (no installation into the venv; works on any clone after ``specboard
-prefetch``). Two things are arranged first:
+How bfcl-eval is imported (:func:`bfcl`): it is never installed into the venv (its full
+install pulls a CUDA torch and every vendor SDK); its package is loaded straight from the
+unpacked, verified artifact with :class:`importlib.machinery.PathFinder` (submodules then
+resolve through the package's ``__path__``), so ``sys.path`` is not touched. What cannot be
+avoided, and why:
 
-- ``BFCL_PROJECT_ROOT`` points at a derived cache directory, because
-  ``bfcl_eval.constants.eval_config`` creates result/score/lock directories under it at
-  import time (they must not land inside the verified artifact);
+- ``bfcl_eval.constants.eval_config`` reads ``BFCL_PROJECT_ROOT`` once, at import, and
+  creates result/score/lock directories under it; it is set to a derived cache directory
+  only while bfcl-eval is being imported and restored afterwards (they must not land inside
+  the verified artifact);
 - ``bfcl_eval.constants.model_config`` is pre-seeded in ``sys.modules`` with a minimal
   module. The real one imports every vendor SDK (openai, anthropic, ...); the checker reads
   only ``MODEL_CONFIG_MAPPING[name].underscore_to_dot``, which is ``False`` for every
   prompt model (dots in function names are kept), so the stub answers exactly that.
+  Importing a package at all means entries in ``sys.modules``; nothing else is changed.
 """
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import os
 import sys
 import types
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
@@ -56,11 +64,45 @@ def bfcl() -> types.SimpleNamespace:
     """bfcl-eval's entry points, imported from the cached artifact (see module docstring)."""
     from specboard.harness.data.cache import artifact_dir, derived_dir
 
-    root = str(artifact_dir(ARTIFACT))
-    os.environ["BFCL_PROJECT_ROOT"] = str(derived_dir("bfcl-eval"))
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    sys.modules.setdefault("bfcl_eval.constants.model_config", _model_config_stub())
+    with _environ("BFCL_PROJECT_ROOT", str(derived_dir("bfcl-eval"))):
+        _load_package("bfcl_eval", str(artifact_dir(ARTIFACT)))
+        sys.modules.setdefault("bfcl_eval.constants.model_config", _model_config_stub())
+        return _entry_points()
+
+
+@contextmanager
+def _environ(name: str, value: str) -> Iterator[None]:
+    """``os.environ[name] = value`` for the duration of the block only."""
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
+def _load_package(name: str, root: str) -> None:
+    """Import top-level package ``name`` from directory ``root`` without adding it to sys.path."""
+    if name in sys.modules:
+        return
+    spec = importlib.machinery.PathFinder.find_spec(name, [root])
+    if spec is None or spec.loader is None:
+        from specboard.harness.data.cache import CorruptArtifactError
+
+        raise CorruptArtifactError(f"{ARTIFACT}: no package {name!r} under {root}; run `specboard prefetch {ARTIFACT}`")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+
+
+def _entry_points() -> types.SimpleNamespace:
     from bfcl_eval.constants import default_prompts
     from bfcl_eval.constants.enums import Language, ReturnFormat
     from bfcl_eval.eval_checker import eval_runner_helper as helper
