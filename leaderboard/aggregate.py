@@ -18,7 +18,8 @@ Rules (stated on the site too):
 - A specialist's *domain* suites: those whose runs read the data artifact its training
   corpus came from (``CandidateInfo.corpus`` ``three@0.170.0:train`` → artifact ``three`` →
   the suites whose ``protocol.data_sha256`` has ``three``); every other suite is *general*.
-- Training curves: only training runs with at least two evaluated steps.
+- Training curves: only training runs with at least two evaluated steps, on one item set
+  (order, limit, seed, suite version: the one most of its checkpoints were evaluated on).
 - Pareto front: a point is on it when no other point is at least as good on both axes and
   better on one (lower is better for params/bytes/RSS, higher for tokens/s).
 """
@@ -110,6 +111,7 @@ def runs_frame(results: Results) -> pd.DataFrame:
             "key": group or r.candidate.name, "train_run": group, "step": r.candidate.step,
             "tokens_seen": r.candidate.tokens_seen, "params": r.candidate.params,
             "corpus": r.candidate.corpus, "train_seconds": _train_seconds(r),
+            "items": f"{r.protocol.order}/{r.protocol.limit}/{r.protocol.seed}/{r.protocol.suite_version}",
             "bytes_on_disk": r.candidate.bytes_on_disk, "trainer": r.candidate.trainer,
             "suite": r.protocol.suite, "status": r.status,
             "started_at": r.started_at.isoformat(),
@@ -117,7 +119,7 @@ def runs_frame(results: Results) -> pd.DataFrame:
             "order": first[run_id],
         })
     cols = ["run_id", "candidate", "family", "key", "train_run", "step", "tokens_seen", "corpus",
-            "train_seconds", "params",
+            "train_seconds", "items", "params",
             "bytes_on_disk", "trainer", "suite", "status", "started_at", "finished_at", "order"]
     df = pd.DataFrame.from_records(records, columns=cols)
     for c in ("step", "tokens_seen", "params", "bytes_on_disk"):
@@ -253,9 +255,12 @@ def step_curves(metrics: pd.DataFrame, *, min_steps: int = 2) -> pd.DataFrame:
     only (training run, task, metric) curves with at least ``min_steps`` distinct steps."""
     trained = metrics[metrics.train_run.notna() & metrics.step.notna() & (metrics.family != "mock")]
     trained = trained.sort_values(["started_at", "order"], kind="stable")
+    trained = trained.groupby(["train_run", "task", "metric", "items", "step"]).tail(1)
+    # one curve per (run, task, metric): the item set (order/limit/seed/version) most steps share
+    steps = trained.groupby(["train_run", "task", "metric", "items"]).step.transform("nunique")
+    best = steps.groupby([trained.train_run, trained.task, trained.metric]).transform("max")
+    trained = trained[(steps == best) & (steps >= min_steps)]
     trained = trained.groupby(["train_run", "task", "metric", "step"]).tail(1)
-    steps = trained.groupby(["train_run", "task", "metric"]).step.transform("nunique")
-    trained = trained[steps >= min_steps]
     return trained.sort_values(["train_run", "task", "metric", "step"]).reset_index(drop=True)
 
 

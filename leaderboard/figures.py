@@ -149,7 +149,7 @@ def pareto_chart(head: Headline, points: dict[str, pd.DataFrame]) -> go.Figure:
         for family in sorted(set(pts.family)):
             sel = pts[pts.family == family]
             fig.add_trace(go.Scatter(
-                x=list(sel.x), y=list(sel.y), mode="markers+text", name=esc(family), visible=n == 0,
+                x=list(sel.x), y=list(sel.y), mode="markers+text", name=esc(family), visible=n == 0, cliponaxis=False,
                 text=[esc(k) for k in sel.key], textposition="top center", legendgroup=family,
                 marker={"size": [14 if f else 9 for f in sel.front], "color": FAMILY_COLOURS.get(family, "#333"),
                         "line": {"width": [2 if f else 0 for f in sel.front], "color": "#000"}},

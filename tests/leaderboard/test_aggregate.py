@@ -144,3 +144,12 @@ def test_efficiency_fields_merge_across_rows_of_one_benchmark(tmp_path: Path) ->
     runs = agg.runs_frame(res)
     row = agg.efficiency_frame(res, runs).set_index("key").loc[runs.set_index("run_id").loc[eff.run_id, "key"]]
     assert row["tokens_per_s"] == eff.decode_tokens_per_s and row["tokens_per_s_kind"] == "decode"
+
+
+def test_a_curve_keeps_one_item_set(results: Results) -> None:
+    """A checkpoint evaluated on other items (another order or limit) is not joined to the curve."""
+    f = frames(results, include_mock=False)
+    m = f.metrics.copy()
+    m.loc[m.step == 400, "items"] = "seeded-stratified/25/0/1"
+    one = agg.step_curves(m)
+    assert sorted(set(one[one.task == "threejs/heldout_bpb"].step.astype(int))) == [100, 200, 300]
