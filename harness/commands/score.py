@@ -178,7 +178,7 @@ def run(args: argparse.Namespace) -> ExitCode:
         input_file(output_file(args.output))  # appended to and read first: a regular, readable file
         if Path(args.output).samefile(path):
             raise UsageError(f"{args.output} is the outputs file itself; write the results to another file")
-    tasks = suite.tasks(ci=False)
+    tasks = suite.tasks()
     grouped, errors = read_outputs(path, tasks)
     for e in errors:
         print(e, file=sys.stderr)
