@@ -101,12 +101,14 @@ def compare_pairs(results: Results, pairs: Sequence[tuple[str, str]], verdicts: 
         from specboard.harness.gate.compare import compare_runs
     except ImportError:  # the gate is optional for the site: fall back to stored verdicts
         return _from_verdicts(pairs, verdicts, max_flips), "verdict rows in the input"
-    rows = _rows_by_run(results, {r for p in pairs for r in p})
+    # rows are built per pair and dropped after it: 100k-item runs make ~1 KB objects each
     out = []
     for cand, base in pairs:
         if not results.samples.of_run(cand).size or not results.samples.of_run(base).size:
             continue
+        rows = _rows_by_run(results, {cand, base})
         comp = compare_runs(rows[cand], rows[base], margin=margin, alpha=alpha)
+        del rows
         _fill_outputs(results, cand, base, [(f, f"{t.task}\x1f{f.item_id}") for t in comp.tasks
                                             for f in t.flips[:max_flips]])
         tasks = []

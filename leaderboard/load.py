@@ -112,12 +112,15 @@ class SampleColumns:
         score = self.cols["score"][rows].tolist()
         passed = self.cols["passed"][rows].tolist()
         repeat = self.cols["repeat"][rows].tolist()
-        dicts = [{"run_id": get["run_id"][i], "task": get["task"][i], "item_id": get["item_id"][i],
-                  "repeat": repeat[i], "item_hash": "", "prompt_hash": get["prompt_hash"][i],
-                  "score": None if score[i] != score[i] else score[i],
-                  "passed": None if passed[i] < 0 else bool(passed[i]), "error": get["error"][i]}
-                 for i in range(len(rows))]
-        return _ROWS.validate_python(dicts)  # one Rust call (model_construct costs ~15 µs a row)
+        out: list[SampleRow] = []
+        for lo in range(0, len(rows), 20_000):  # in slices: the dicts never all exist at once
+            dicts = [{"run_id": get["run_id"][i], "task": get["task"][i], "item_id": get["item_id"][i],
+                      "repeat": repeat[i], "item_hash": "", "prompt_hash": get["prompt_hash"][i],
+                      "score": None if score[i] != score[i] else score[i],
+                      "passed": None if passed[i] < 0 else bool(passed[i]), "error": get["error"][i]}
+                     for i in range(lo, min(lo + 20_000, len(rows)))]
+            out += _ROWS.validate_python(dicts)  # one Rust call (model_construct: ~15 µs a row)
+        return out
 
     def fetch(self, rows: Sequence[int]) -> list[SampleRow]:
         """The full rows (outputs, hashes, extra), re-read from their files, in ``rows`` order."""
@@ -180,8 +183,10 @@ class _SampleBuilder:
     def build(self) -> SampleColumns:
         dtypes = {"repeat": np.int32, "score": np.float64, "passed": np.int8, "segment": np.int32,
                   "line": np.int64}
-        cols = {name: np.concatenate(parts) if parts else np.zeros(0, dtype=dtypes.get(name, np.int32))
-                for name, parts in self.parts.items()}
+        cols = {}
+        for name, parts in self.parts.items():  # one column at a time: the peak is one column's copy
+            cols[name] = np.concatenate(parts) if parts else np.zeros(0, dtype=dtypes.get(name, np.int32))
+            parts.clear()
         self.parts.clear()
         return SampleColumns(cols=cols, vocab={n: v.values for n, v in self.vocab.items()},
                              segments=self.segments, objects=self.objects)
