@@ -13,7 +13,8 @@ reading the weights), so a tail of long rows costs one full step per token. Here
   system prompt, ~230 tokens; a multi-turn step's whole history), and its keys/values are
   copied right-aligned into one buffer per layer (:mod:`.kvcache`: written in place, no
   per-step copy);
-- each step feeds every row its last token plus up to ``DRAFT`` draft tokens found by
+- each step feeds every row its last token plus draft tokens (up to ``DRAFT``; per row,
+  doubling after a fully kept draft and shrinking to what was kept otherwise) found by
   prompt lookup (the continuation of the latest earlier occurrence of the row's last
   ``NGRAM`` tokens in its prompt or output: function and parameter names are copied from
   the docs in the prompt, and degenerate repetitions repeat themselves); the row keeps the
@@ -45,7 +46,7 @@ from typing import Any
 from specboard.harness.candidates.base import GenerateRequest, Generation, truncate_at_stop
 from specboard.harness.candidates.hf.kvcache import batched_cache, use_packed_decode_attention
 
-DRAFT = 4
+DRAFT = 8
 NGRAM = (3, 2)
 MIN_PREFIX = 16
 
@@ -64,6 +65,7 @@ class Row:
     error: str | None = None
     grammar: Any = None
     generator: Any = None
+    draft_len: int = 2  # adapts: doubles after a fully kept draft, shrinks to what was kept
 
 
 def sliding_window_model(model: Any) -> bool:
@@ -203,8 +205,8 @@ class Decoder:
                 for layer in cache.layers:
                     layer.select(idx, drop)
                 mask, rows = mask[:, drop:], [rows[b] for b in keep]
-            drafts = [[] if r.generator is not None else
-                      draft(r.prompt_ids + r.tokens, min(self.draft_tokens, r.request.max_tokens - len(r.tokens)))
+            drafts = [[] if r.generator is not None or not self.draft_tokens else
+                      draft(r.prompt_ids + r.tokens, min(r.draft_len, r.request.max_tokens - len(r.tokens)))
                       for r in rows]
             q = 1 + max(len(d) for d in drafts)
             ids = torch.full((len(rows), q), self.tokenizer.pad_token_id or 0, dtype=torch.long)
@@ -234,6 +236,8 @@ class Decoder:
                 self.stats["accepted"] += 1
                 continue
             row.pending = tok
+            if drafted:
+                row.draft_len = min(self.draft_tokens, 2 * row.draft_len) if j == len(drafted) else max(1, j)
             return j + 1
         return len(drafted) + 1
 
