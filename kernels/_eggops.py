@@ -58,47 +58,57 @@ def _draw(row, i, span, bound):  # type: ignore[no-untyped-def]
     return np.int32(np.int64(((h >> _U(32)) * span) >> _U(32)) - bound)
 
 
+@njit(cache=True, boundscheck=False, inline="always")
+def draws(row, i0, count, span, bound, out):  # type: ignore[no-untyped-def]
+    """``out[i] = _draw(row, i0 + i)`` as int8 bytes for ``i < count`` (a vectorised loop)."""
+    for i in range(count):
+        h = _mix((row ^ _U(i0 + i)) + _GOLDEN)
+        out[_U(i)] = np.uint8(_I(np.int64(((h >> _U(32)) * span) >> _U(32)) - bound) & _I(255))
+
+
 @njit(cache=True, boundscheck=False)
-def noise_mat(base, k0, m, n, bound, ws, a_off, b_off):  # type: ignore[no-untyped-def]
+def noise_mat(base, k0, m, n, bound, ws, a_off, b_off, tmp):  # type: ignore[no-untyped-def]
     """Pairs ``k0 .. k0+15`` of a matrix parameter: ``a`` → ``ws[a_off + kk·m + i]`` (int8),
-    ``b`` packed → ``ws[b_off + …]`` (int8 bytes, both twins)."""
+    ``b`` packed → ``ws[b_off + …]`` (int8 bytes, both twins); ``tmp``: ``n`` bytes scratch."""
     span = _U(2 * bound + 1)
     n4 = n // 4
     for kk in range(GROUP // 2):
         row = _mix((base ^ _U(k0 + kk)) + _GOLDEN)
-        for i in range(m):
-            ws[a_off + kk * m + i] = np.uint8(np.int8(_draw(row, i, span, bound)) & 0xFF)
-        c, lane = (2 * kk) // LANES, (2 * kk) % LANES
-        boff = b_off + c * n4 * 64 + lane * 4
-        for j in range(n):
-            v = np.uint8(_draw(row, m + j, span, bound) & 0xFF)
-            q = boff + (j // 4) * 64 + (j % 4)
-            ws[q] = v
-            ws[q + 4] = v
+        draws(row, 0, m, span, bound, ws[a_off + kk * m:])
+        draws(row, m, n, span, bound, tmp)
+        boff = b_off + ((2 * kk) // LANES) * n4 * 64 + ((2 * kk) % LANES) * 4
+        src = tmp[: 4 * n4].view(np.uint32)
+        dst = ws[boff: boff + (n4 - 1) * 64 + 8].view(np.uint32)
+        for j4 in range(n4):
+            v = src[_U(j4)]
+            dst[_U(16 * j4)] = v
+            dst[_U(16 * j4 + 1)] = v
 
 
 @njit(cache=True, boundscheck=False)
-def noise_vec(base, k0, w, bound, vns, pert, out):  # type: ignore[no-untyped-def]
+def noise_vec(base, k0, w, bound, vns, pert, out, tmp):  # type: ignore[no-untyped-def]
     """Per-member int16 values ``w[j] + s·e[k, j]`` packed into ``out`` (``[2][n/4][64]``);
-    ``e = clip((u·v) >> vns)`` from the pair's raw row ``(u, v)`` of length ``2n``."""
+    ``e = clip((u·v) >> vns)`` from the pair's raw row ``(u, v)`` of length ``2n``.
+    ``tmp``: uint8 scratch of ``2n`` bytes."""
     n = w.shape[0]
     n4 = n // 4
     span = _U(2 * bound + 1)
     for kk in range(GROUP // 2):
         row = _mix((base ^ _U(k0 + kk)) + _GOLDEN)
-        c, lane = (2 * kk) // LANES, (2 * kk) % LANES
-        boff = c * n4 * 64 + lane * 4
+        if pert:
+            draws(row, 0, 2 * n, span, bound, tmp)
+        boff = ((2 * kk) // LANES) * n4 * 64 + ((2 * kk) % LANES) * 4
         for j in range(n):
-            e = np.int32(0)
+            e = _I(0)
             if pert:
-                e = (_draw(row, j, span, bound) * _draw(row, n + j, span, bound)) >> vns
-                e = min(max(e, -127), 127)
+                e = _I(_I(np.int8(tmp[j])) * _I(np.int8(tmp[n + j]))) >> vns
+                e = min(max(e, _I(-127)), _I(127))
             q = boff + (j // 4) * 64 + (j % 4)
-            out[q] = np.int16(np.int32(w[j]) + e)
-            out[q + 4] = np.int16(np.int32(w[j]) - e)
+            out[q] = np.int16(_I(w[j]) + e)
+            out[q + 4] = np.int16(_I(w[j]) - e)
 
 
-@njit(cache=True, boundscheck=False, inline="always")
+@njit(cache=True, boundscheck=False)
 def layernorm(x, gm, n, out, tmp, tmpf):  # type: ignore[no-untyped-def]
     """``out = clip((x·gm) // mean) + 128`` per member, ``mean = max(1, Σ|x| // n)``.
 
@@ -135,7 +145,7 @@ def layernorm(x, gm, n, out, tmp, tmpf):  # type: ignore[no-untyped-def]
                 out[o + q] = np.uint8(_I(min(_I(127), max(_I(-127), v)) + _I(128)))
 
 
-@njit(cache=True, boundscheck=False, inline="always")
+@njit(cache=True, boundscheck=False)
 def gru_gate(xf, uf, bfm, h, size, f, gu):  # type: ignore[no-untyped-def]
     """``f = clip(xf + uf + bf) + 127`` (uint8), ``g = (f·h) >> 8`` stored as ``g + 128``."""
     for q0 in range(size):
@@ -146,7 +156,7 @@ def gru_gate(xf, uf, bfm, h, size, f, gu):  # type: ignore[no-untyped-def]
         gu[q] = np.uint8(_I(_I(_I(fv * _I(h[q])) >> 8) + _I(128)))
 
 
-@njit(cache=True, boundscheck=False, inline="always")
+@njit(cache=True, boundscheck=False)
 def gru_update(xh, uh, bhm, f, h, hu, x, size):  # type: ignore[no-untyped-def]
     """``ĥ = clip(xh + uh + bh)``, ``h' = clip(h + ((f·(ĥ − h)) >> 8))``, ``x = sat(h' + x)``."""
     for q0 in range(size):
@@ -161,7 +171,7 @@ def gru_update(xh, uh, bhm, f, h, hu, x, size):  # type: ignore[no-untyped-def]
         x[q] = np.int8(min(_I(127), max(_I(-127), _I(hn + _I(x[q])))))
 
 
-@njit(cache=True, boundscheck=False, inline="always")
+@njit(cache=True, boundscheck=False)
 def sat_add_into(y, x, size):  # type: ignore[no-untyped-def]
     """``x = clip(y + x)`` with ``y`` the signed bytes of a GEMM output."""
     for q0 in range(size):
@@ -170,47 +180,51 @@ def sat_add_into(y, x, size):  # type: ignore[no-untyped-def]
         x[q] = np.int8(min(_I(127), max(_I(-127), v)))
 
 
-@njit(cache=True, boundscheck=False, inline="always")
-def score(logits, vocab, tgt, exp2, frac, tmp64, out, cnt):  # type: ignore[no-untyped-def]
-    """``out[l] += ops.log2_softmax_score`` of member ``l``'s logits (packed) at ``tgt[l]``."""
+@njit(cache=True, boundscheck=False)
+def score(logits, vocab, tgt, exp2, frac, tmp, out, cnt):  # type: ignore[no-untyped-def]
+    """``out[l] += ops.log2_softmax_score`` of member ``l``'s logits (packed) at ``tgt[l]``.
+
+    int32 throughout: logits are in [-127, 127], so ``mx − l <= 254`` and the EXP2 sum of
+    ``vocab <= 256`` terms stays below ``2**25``. ``tmp``: int32 scratch of >= 192 entries.
+    """
     v4 = vocab // 4
     for c in range(2):
         base = c * v4 * 64
         for q in range(64):
-            tmp64[q] = -128
+            tmp[q] = -128
+            tmp[128 + q] = 0
         for j4 in range(v4):
-            o = base + j4 * 64
-            for q in range(64):
-                tmp64[q] = max(tmp64[q], np.int64(np.int8(logits[o + q])))
+            o = _U(base + j4 * 64)
+            for q0 in range(64):
+                q = _U(q0)
+                tmp[q] = max(tmp[q], _I(np.int8(logits[o + q])))
         for lane in range(LANES):
-            mx = max(max(tmp64[4 * lane], tmp64[4 * lane + 1]),
-                     max(tmp64[4 * lane + 2], tmp64[4 * lane + 3]))
+            mx = max(max(tmp[4 * lane], tmp[4 * lane + 1]), max(tmp[4 * lane + 2], tmp[4 * lane + 3]))
             for t in range(4):
-                tmp64[64 + 4 * lane + t] = mx
-        for q in range(64):
-            tmp64[128 + q] = 0
+                tmp[64 + 4 * lane + t] = mx
         for j4 in range(v4):
-            o = base + j4 * 64
-            for q in range(64):
-                d = tmp64[64 + q] - np.int64(np.int8(logits[o + q]))
-                tmp64[128 + q] += exp2[min(d, 255)]
+            o = _U(base + j4 * 64)
+            for q0 in range(64):
+                q = _U(q0)
+                dd = min(_I(tmp[_U(64) + q] - _I(np.int8(logits[o + q]))), _I(255))
+                tmp[_U(128) + q] = _I(tmp[_U(128) + q] + exp2[_U(dd)])
         for lane in range(LANES):
             p = 16 * c + lane
             if p >= cnt:
                 continue
-            s = (tmp64[128 + 4 * lane] + tmp64[128 + 4 * lane + 1] + tmp64[128 + 4 * lane + 2]
-                 + tmp64[128 + 4 * lane + 3])
-            e = np.int64(63)
-            while (s >> e) == 0:
-                e -= 1
+            s = np.int64(tmp[128 + 4 * lane]) + tmp[129 + 4 * lane] + tmp[130 + 4 * lane] \
+                + tmp[131 + 4 * lane]
+            e = np.int64(0)
+            while (s >> (e + 1)) != 0:
+                e += 1
             t8 = ((s >> (e - 8)) if e >= 8 else (s << (8 - e))) & 0xFF
-            lg = 16 * e + frac[t8]
+            lg = 16 * e + np.int64(frac[t8])
             tg = np.int64(tgt[p])
             lt = np.int64(np.int8(logits[base + (tg // 4) * 64 + lane * 4 + tg % 4]))
-            out[p] += lt - tmp64[64 + 4 * lane] - (lg - 256)
+            out[p] += lt - np.int64(tmp[64 + 4 * lane]) - (lg - 256)
 
 
-@njit(cache=True, boundscheck=False, inline="always")
+@njit(cache=True, boundscheck=False)
 def embed(emb, d, tok, a_emb, bq, ns, pert, x):  # type: ignore[no-untyped-def]
     """``x[l] = clip(emb[tok_l] + s_l·((a[k_l, tok_l] · b[k_l]) >> ns))`` (packed, signed)."""
     d4 = d // 4

@@ -76,6 +76,20 @@ def _median_time(fn: Callable[[], Any], repeats: int, min_time: float,
     return statistics.median(times)
 
 
+def peak_gops(threads: int, clock: str = "cpu", iters: int = 200_000) -> float:
+    """One measurement of the register-only ``vpdpbusd`` peak on ``threads`` threads (GOPS;
+    ``clock="cpu"``: per CPU-second × threads, as the other figures of the benchmarks)."""
+    from specboard.kernels import _vnni
+    now = time.process_time if clock == "cpu" else time.perf_counter
+    _vnni.peak_parallel(threads, 1000)
+    t0 = now()
+    _vnni.peak_parallel(threads, iters)
+    t = now() - t0
+    if clock == "cpu":
+        t /= threads
+    return threads * iters * 2048 / max(t, 1e-9) / 1e9
+
+
 def run(args: argparse.Namespace) -> ExitCode:
     """Measure and print; returns USAGE_ERROR on bad options, PASS otherwise."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -93,13 +107,13 @@ def run(args: argparse.Namespace) -> ExitCode:
     import numba
     import numpy as np
     import torch
+    from specboard.harness import runtime
     from specboard.kernels import _vnni, cpu, ops
     from specboard.kernels.recurrent import GRUStack
 
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    runtime.set_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     ops.use("cpu")
     nthreads = numba.get_num_threads()
-    torch.set_num_threads(nthreads)
 
     def timed(fn: Callable[[], Any], repeats: int, min_time: float) -> float:
         t = _median_time(fn, repeats, min_time, args.clock)

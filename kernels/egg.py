@@ -1,6 +1,6 @@
 """The fused EGG population forward: the whole model for every member in one parallel region.
 
-``forward(plan, seq, states, ...)`` runs the EGG model of ``/work/shared/specs/eggroll.md``
+``forward(plan, seq, states, ...)`` runs the EGG model of ``docs/eggroll.md``
 §2 (embedding, L × [LN1, GRU, residual, LN2, MLP, residual], LN_out, head) for all P
 members over T tokens and returns each member's Σ_t integer log2-likelihood of the next byte
 (spec §3) — or, without noise, the logits (held-out evaluation). It is bit-identical to
@@ -94,6 +94,8 @@ class Plan:
                 rows.append((woff, shape[0], 0, -1, v16, 0))
                 v16 += 32 * shape[0]
             woff += int(np.prod(shape))
+        self.scratch = a8                     # 2 × the widest row: noise draws before packing
+        a8 += 2 * max(max(s) for _, s in layout)
         self.ptab = np.array(rows, dtype=np.int64)
         self.total, self.total_rows = woff, roff
         d, hid, c = self.d, self.d * self.mlp_mult, self.chunk
@@ -163,30 +165,43 @@ def _row_sums_all(flat, ptab, rs):  # type: ignore[no-untyped-def]
             row_sums(flat[woff: woff + m * n], m, n, rs[roff: roff + m])
 
 
-@njit(cache=True, boundscheck=False, inline="always")
+@njit(cache=True, boundscheck=False)
+def _tiles_p(ws8, xoff, ooff, tc, xor, flat, woff, m, n, rs, roff, xb, aoff, ns, shift):  # type: ignore[no-untyped-def]
+    for ri in range(m // 8):
+        i0 = ri * 8
+        for tt in range(tc):
+            _TP(ws8, xoff + tt * GROUP * n, flat, woff + i0 * n, n, n // 4, rs, roff + i0, xb,
+                tt * GROUP, ws8, aoff + i0, m, ws8, ooff + tt * GROUP * m + (i0 // 4) * 64,
+                m * 16, GROUP, 0, ns, shift, xor)
+
+
+@njit(cache=True, boundscheck=False)
+def _tiles_n(ws8, xoff, ooff, tc, xor, flat, woff, m, n, rs, roff, xb, aoff, ns, shift):  # type: ignore[no-untyped-def]
+    for ri in range(m // 8):
+        i0 = ri * 8
+        for tt in range(tc):
+            _TN(ws8, xoff + tt * GROUP * n, flat, woff + i0 * n, n, n // 4, rs, roff + i0, xb,
+                tt * GROUP, ws8, aoff + i0, m, ws8, ooff + tt * GROUP * m + (i0 // 4) * 64,
+                m * 16, GROUP, 0, ns, shift, xor)
+
+
+@njit(cache=True, boundscheck=False)
 def _lin(pid, xoff, ooff, tc, xor, ws8, flat, rs, ptab, shifts, pert, ns, xb):  # type: ignore[no-untyped-def]
     """Parameter ``pid`` applied to ``tc`` token slots (input slot stride ``32·n`` from
     ``xoff``, output stride ``32·m`` from ``ooff``): projections ``x · b``, then for each
     8-row tile every token (the tile's weight rows stay in L1). Returns the rdtsc between."""
     woff, m, n, roff, aoff, boff = (ptab[pid, 0], ptab[pid, 1], ptab[pid, 2], ptab[pid, 3],
                                     ptab[pid, 4], ptab[pid, 5])
-    n4 = n // 4
     if pert:
         for tt in range(tc):
             for c in range(2):
-                project16(ws8, xoff + tt * GROUP * n + c * 16 * n, ws8, boff + c * 16 * n, n4,
+                project16(ws8, xoff + tt * GROUP * n + c * 16 * n, ws8, boff + c * 16 * n, n // 4,
                           xb, tt * GROUP + 16 * c)
     t = E.rdtsc()
-    for ri in range(m // 8):
-        i0 = ri * 8
-        for tt in range(tc):
-            xo, oo = xoff + tt * GROUP * n, ooff + tt * GROUP * m + (i0 // 4) * 64
-            if pert:
-                _TP(ws8, xo, flat, woff + i0 * n, n, n4, rs, roff + i0, xb, tt * GROUP, ws8,
-                    aoff + i0, m, ws8, oo, m * 16, GROUP, 0, ns, shifts[pid], xor)
-            else:
-                _TN(ws8, xo, flat, woff + i0 * n, n, n4, rs, roff + i0, xb, tt * GROUP, ws8,
-                    aoff + i0, m, ws8, oo, m * 16, GROUP, 0, ns, shifts[pid], xor)
+    if pert:
+        _tiles_p(ws8, xoff, ooff, tc, xor, flat, woff, m, n, rs, roff, xb, aoff, ns, shifts[pid])
+    else:
+        _tiles_n(ws8, xoff, ooff, tc, xor, flat, woff, m, n, rs, roff, xb, aoff, ns, shifts[pid])
     return t
 
 
@@ -230,15 +245,16 @@ def _tick2(prof, tid, ph, t0, t1, on):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, boundscheck=False)
-def _noise(flat, ptab, keys, k0, bound, vns, pert, ws8, ws16):  # type: ignore[no-untyped-def]
+def _noise(flat, ptab, keys, k0, bound, vns, pert, ws8, ws16, scratch):  # type: ignore[no-untyped-def]
+    tmp = ws8[scratch:]
     for pid in range(ptab.shape[0]):
         woff, m, n = ptab[pid, 0], ptab[pid, 1], ptab[pid, 2]
         if n > 0:
             if pert:
-                E.noise_mat(keys[pid], k0, m, n, bound, ws8, ptab[pid, 4], ptab[pid, 5])
+                E.noise_mat(keys[pid], k0, m, n, bound, ws8, ptab[pid, 4], ptab[pid, 5], tmp)
         else:
             E.noise_vec(keys[pid], k0, flat[woff: woff + m], bound, vns, pert,
-                        ws16[ptab[pid, 4]: ptab[pid, 4] + GROUP * m])
+                        ws16[ptab[pid, 4]: ptab[pid, 4] + GROUP * m], tmp)
 
 
 @njit(cache=True, boundscheck=False)
@@ -286,7 +302,7 @@ def _layer(li, t0, tc, tok, flat, rs, ptab, shifts, d, hid, pert, ns, ws8, ws16,
 def _group(g, seq, tlen, scoring, states, flat, rs, ptab, shifts, keys, kbase, cfg, ws8, ws16,  # type: ignore[no-untyped-def]
            lay, scores, logits, want_logits, prof, tid, exp2, frac):
     """All T tokens of group ``g`` (see the module docstring). ``cfg`` = (d, layers, P,
-    bound, ns, vns, pert, profile, hidden, chunk)."""
+    bound, ns, vns, pert, profile, hidden, chunk, scratch offset)."""
     d, layers, p_, bound, ns, vns = cfg[0], cfg[1], cfg[2], cfg[3], cfg[4], cfg[5]
     pert, on, hid, chunk = cfg[6] != 0, cfg[7] != 0, cfg[8], cfg[9]
     p0 = g * GROUP
@@ -297,7 +313,7 @@ def _group(g, seq, tlen, scoring, states, flat, rs, ptab, shifts, keys, kbase, c
     nl = ptab.shape[0]
     emb = flat[ptab[0, 0]: ptab[0, 0] + ptab[0, 1] * d].reshape(ptab[0, 1], d)
     tm = E.rdtsc()
-    _noise(flat, ptab, keys, kbase + p0 // 2, bound, vns, pert, ws8, ws16)
+    _noise(flat, ptab, keys, kbase + p0 // 2, bound, vns, pert, ws8, ws16, cfg[10])
     tm = _tick(prof, tid, 0, tm, on)
     _states(states, p0, cnt, d, ws8, lay, layers, False)
     tm = _tick(prof, tid, 11, tm, on)
@@ -324,7 +340,8 @@ def _group(g, seq, tlen, scoring, states, flat, rs, ptab, shifts, keys, kbase, c
             if scoring:
                 for p in range(GROUP):
                     tok[tt * GROUP + p] = np.int32(seq[p0 + p, t0 + tt + 1]) if p < cnt else 0
-                E.score(lg, 256, tok[tt * GROUP:], exp2, frac, t64, scores[p0:], cnt)
+                E.score(lg, 256, tok[tt * GROUP:], exp2, frac, ws8[lay[T32]:].view(np.int32),
+                        scores[p0:], cnt)
             if want_logits:
                 _unpack_logits(lg, logits[t0 + tt], p0, cnt)
         tm = _tick(prof, tid, 10, tm, on)
@@ -382,7 +399,8 @@ def forward(plan: Plan, flat: np.ndarray, rs: np.ndarray, seq: np.ndarray, state
     tlen = seq.shape[1] - (1 if scoring else 0)
     pert = keys is not None
     cfg = np.array([plan.d, plan.layers, p_, bound, noise_shift, vec_noise_shift, int(pert),
-                    int(prof is not None), plan.d * plan.mlp_mult, plan.chunk], dtype=np.int64)
+                    int(prof is not None), plan.d * plan.mlp_mult, plan.chunk, plan.scratch],
+                   dtype=np.int64)
     scores = np.zeros(p_, dtype=np.int64)
     want = logits is not None
     _forward(np.ascontiguousarray(seq, np.uint8), tlen, scoring, states, flat, rs, plan.ptab,
@@ -390,5 +408,5 @@ def forward(plan: Plan, flat: np.ndarray, rs: np.ndarray, seq: np.ndarray, state
              plan.ws8, plan.ws16, plan.lay, scores,
              logits if want else np.zeros((1, 1, 1), np.int8), want,
              prof if prof is not None else np.zeros((1, 1), np.int64),
-             R.EXP2.astype(np.int64), R.LOG2_FRAC.astype(np.int64))
+             R.EXP2.astype(np.int32), R.LOG2_FRAC.astype(np.int64))
     return scores

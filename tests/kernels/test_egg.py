@@ -74,7 +74,7 @@ def test_noise_in_layout_equals_reference() -> None:
     m, n, k0, bound = 24, 20, 7, 31
     base = np.uint64(R.noise_base(4, 9, 2))
     ws = np.zeros(16 * m + 32 * n, np.uint8)
-    _eggops.noise_mat(base, k0, m, n, bound, ws, 0, 16 * m)
+    _eggops.noise_mat(base, k0, m, n, bound, ws, 0, 16 * m, np.zeros(64, np.uint8))
     ref = R.noise_int8(4, 9, 2, 16, m + n, bound=bound, offset=k0)
     np.testing.assert_array_equal(ws[: 16 * m].view(np.int8).reshape(16, m), ref[:, :m])
     packed = ws[16 * m:].view(np.int8).reshape(2, n // 4, 16, 4)
@@ -83,7 +83,7 @@ def test_noise_in_layout_equals_reference() -> None:
         np.testing.assert_array_equal(row, ref[p // 2, m:])
     w = np.arange(-10, 10, dtype=np.int8)
     out = np.zeros(32 * 20, np.int16)
-    _eggops.noise_vec(base, k0, w, bound, 5, True, out)
+    _eggops.noise_vec(base, k0, w, bound, 5, True, out, np.zeros(64, np.uint8))
     raw = ref[:, :40].astype(np.int32)
     e = np.clip((raw[:, :20] * raw[:, 20:]) >> 5, -127, 127)
     got = out.reshape(2, 5, 16, 4)
