@@ -13,8 +13,10 @@
    candidates that can call functions (:data:`FUNCTION_CALLING`, or ``--function-calling SPEC``;
    none of the demo's own candidates can).
 4. ``efficiency``: params, bytes, peak RSS and speed of each candidate.
-5. ``gate``: the specialist's Three.js run against the committed ``baselines/threejs`` rows
-   (SmolLM2-135M): does the specialist hold up against the general model in its domain?
+5. ``gate``: the specialist's Three.js run against SmolLM2-135M's run of this demo (same items,
+   so every item pairs; ``specboard compare ... --output``): does the specialist hold up
+   against the general model in its domain? (The committed ``baselines/threejs`` rows were
+   drawn in another item order and pair on one or two items only.)
 6. ``leaderboard``: the static site from every row (the evaluations and the training hook's),
    into ``--out`` (default ``site/``).
 
@@ -166,10 +168,9 @@ class Demo:
             self.step(f"bench-{spec.split('?')[0]}", ["bench", "candidate", "--candidate", spec,
                                                       "--results", str(self.results),
                                                       "--threads", str(a.threads or 1)])
-        run_id = self.latest_run("threejs", f"eggroll:{egg}")
-        if run_id is not None:
-            self.step("gate-threejs", ["gate", "--candidate-results", str(self.results), "--run-id", run_id,
-                                       "--baseline", "baselines/threejs", "--inconclusive", "pass",
+        spec_run, base_run = self.latest_run("threejs", f"eggroll:{egg}"), self.latest_run("threejs", BASELINE)
+        if spec_run is not None and base_run is not None:  # same protocol, same items: every item pairs
+            self.step("gate-threejs", ["compare", f"{self.results}@{spec_run}", f"{self.results}@{base_run}",
                                        "--output", str(self.results)],
                       ok=(int(ExitCode.PASS), int(ExitCode.FAIL), int(ExitCode.INCONCLUSIVE)))
         # The board is cheap and reads every row (evaluations and the training hook's): always rebuilt.
