@@ -219,32 +219,63 @@ REPO = Path(__file__).resolve().parents[2]
 CACHE = cache_root()  # taken at import: pytester points HOME at its temporary directory
 
 
-def test_committed_baseline_gates_a_degraded_candidate(pytester: pytest.Pytester, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """`pytest suites -k bfcl` against the committed baseline: a candidate that calls a
-    function on every prompt loses all irrelevance items and must FAIL with a flip report."""
-    import specboard.harness.commands.gate
-    import specboard.harness.gate.compare
-    import specboard.harness.pytest_plugin  # noqa: F401
+GATED = ("simple_python", "multiple", "irrelevance")
+
+
+def _answer_file(path: Path, degrade: float) -> None:
+    """A mock's answers to every prompt of three categories: right (possible answers; ``[]``
+    for irrelevance), except a deterministic fraction ``degrade`` of them made wrong."""
+    import hashlib
+
     from specboard.harness.candidates.base import ChatMessage
 
-    monkeypatch.setenv("SPECBOARD_CACHE", str(CACHE))
     fmt = MockCandidate().format_chat
-    answers = tmp_path / "caller.jsonl"
-    with answers.open("w") as fh:
-        for task in bfcl.tasks(ci=True):
-            if task.multi_turn:
-                continue
+    with path.open("w") as fh:
+        for task in bfcl.tasks(categories=GATED):
+            truth = bfcl.answers(task.category)
             for it in task.items():
+                right = call_text(truth[it.id]) if it.id in truth else "[]"
+                wrong = "[]" if it.id in truth else "[get_weather(city='Paris')]"
+                broken = int(hashlib.sha256(it.id.encode()).hexdigest()[:8], 16) / 2**32 < degrade
                 prompt = fmt([ChatMessage(m["role"], m["content"]) for m in json.loads(it.prompt)])
-                fh.write(json.dumps({"prompt": prompt, "output": "[get_weather(city='Paris')]"}) + "\n")
+                fh.write(json.dumps({"prompt": prompt, "output": wrong if broken else right}) + "\n")
+
+
+def test_gate_fails_a_degraded_candidate_in_fewer_items_than_fixed_n(pytester: pytest.Pytester, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """10% of a baseline's answers made wrong: the sequential gate FAILs the suite's headline
+    (BFCL overall weights over the selected categories), with a flip report, after fewer
+    items than an exact fixed-n McNemar test needs for 80% power at the same flip rate."""
+    import numpy as np
+    import specboard.harness.gate.compare
+    import specboard.harness.pytest_plugin  # noqa: F401
+    from specboard.harness.gate.stats import mcnemar_bounds
+    from specboard.harness.results.schema import VerdictRow
+    from specboard.harness.results.store import read_rows
+
+    monkeypatch.setenv("SPECBOARD_CACHE", str(CACHE))
+    good, bad = tmp_path / "good.jsonl", tmp_path / "bad.jsonl"
+    _answer_file(good, 0.0)
+    _answer_file(bad, 0.10)
     pytester.makeconftest((REPO / "suites" / "conftest.py").read_text())
     pytester.makepyfile(test_bfcl=(REPO / "suites" / "test_bfcl.py").read_text())
-    res = pytester.runpytest("-k", "irrelevance", f"--candidate=mock:caller?answers={answers}",
-                             f"--baseline-dir={REPO / 'baselines'}", "-p", "no:cacheprovider")
+    only = "overall or simple_python or (multiple and not parallel and not live) or (irrelevance and not live)"
+    select = ["-k", only, f"--baseline-dir={tmp_path / 'baselines'}", "-p", "no:cacheprovider"]
+    res = pytester.runpytest(*select, f"--candidate=mock:good?answers={good}", "--update-baseline",
+                             "--budget=600items")
+    assert res.ret == 0, res.stdout.str()
+    res = pytester.runpytest(*select, f"--candidate=mock:bad?answers={bad}", "--margin=0.02")
     assert res.ret == 1, res.stdout.str()
-    res.stdout.fnmatch_lines([
-        "*| bfcl/irrelevance | FAIL | -1.000 |*",
-        "*bfcl/live_irrelevance: 15 right->wrong, 0 wrong->right*",
-        "*candidate: [[]get_weather(city='Paris')[]]*",
-    ])
+    res.stdout.fnmatch_lines(["*| bfcl/overall | FAIL |*", "*right->wrong*"])
+    rows = read_rows(pytester.path / "results" / "bfcl.jsonl").rows
+    head = next(r for r in rows if isinstance(r, VerdictRow) and r.task == "bfcl/overall")
+    assert head.verdict == "FAIL" and head.stop_reason == "decided"
+    flips = sum(1 for r in rows if isinstance(r, VerdictRow) and r.task != "bfcl/overall"
+                for f in r.extra.get("flips", []) if f["direction"] == "right->wrong")
+    rate = flips / head.n_pairs
+    rng = np.random.default_rng(0)
+    n80 = next(n for n in range(20, 5000, 10)
+               if (mcnemar_bounds(b := rng.binomial(n, rate, 2000), np.zeros_like(b), np.full(2000, n))[1]
+                   < -0.02).mean() >= 0.8)
+    print(f"sequential FAIL after {head.n_pairs} items (flip rate {rate:.3f}); fixed-n needs {n80} for 80% power")
+    assert head.n_pairs < n80
