@@ -4,11 +4,12 @@
 ``out[p, i] = clip((x[p]·w[i] − …) >> shift)`` exactly as ``reference.perturbed_matmul``
 (``mode 1`` of ``cpu._matmul``) in one parallel region:
 
-- a sequential prologue (in the same compiled call, so no extra thread hand-off) computes the
-  weight row sums ``rs`` with ``vpdpbusd`` against ones (``_vnni.rowsum_rows``);
-- each parallel chunk (a 32-member group × a range of 8-row tiles) packs its members into
-  the unsigned VNNI layout, computes their projections ``xb = x · b`` and runs the tiles,
-  whose epilogue (``_tile``) adds the rank-1 term, requantises and stores 8 bytes per
+- a sequential prologue (in the same compiled call, so no extra thread hand-off) decides
+  whether the rank-1 term needs the int64 epilogue (``max|a|``, ``max|b|``);
+- each parallel chunk owns a range of 8-row output tiles: it computes those rows' weight
+  sums (``rowsum16``), packs every 32-member group into the unsigned VNNI layout (``pack16``)
+  with its projections ``xb = x · b``, and runs the tiles row tile by row tile across the
+  groups, whose epilogue (``_tile``) adds the rank-1 term, requantises and stores 8 bytes per
   member.
 
 ``a`` stays ``[K, m]``, zero padded to whole 16-member blocks (``pad_pairs``). The prologue
@@ -71,53 +72,68 @@ def _pack(x32, p0, cnt, n4, xq32):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, boundscheck=False)
-def _chunk(x, x32, wf, a, b, rs, pert, wide, ns, shift, out, gi, r0, r1):  # type: ignore[no-untyped-def]
+def _tile(xq, xoff, wf, woff, n, n4, rs, i0, xb32, xb64, xbo, af, aoff, m, of, cnt, p0, pert,  # type: ignore[no-untyped-def]
+          wide, ns, shift):
+    """One 8-row tile for the (up to) 32 members from ``p0`` (the tile variant by case)."""
+    if not pert:
+        if cnt > LANES:
+            _T2N(xq, xoff, wf, woff, n, n4, rs, i0, xb32, xbo, af, aoff, m, of, i0, m, cnt, p0,
+                 ns, shift, 0)
+        else:
+            _T1N(xq, xoff, wf, woff, n, n4, rs, i0, xb32, xbo, af, aoff, m, of, i0, m, cnt, p0,
+                 ns, shift, 0)
+    elif wide:
+        if cnt > LANES:
+            _T2W(xq, xoff, wf, woff, n, n4, rs, i0, xb64, xbo, af, aoff, m, of, i0, m, cnt, p0,
+                 ns, shift, 0)
+        else:
+            _T1W(xq, xoff, wf, woff, n, n4, rs, i0, xb64, xbo, af, aoff, m, of, i0, m, cnt, p0,
+                 ns, shift, 0)
+    elif cnt > LANES:
+        _T2(xq, xoff, wf, woff, n, n4, rs, i0, xb32, xbo, af, aoff, m, of, i0, m, cnt, p0,
+            ns, shift, 0)
+    else:
+        _T1(xq, xoff, wf, woff, n, n4, rs, i0, xb32, xbo, af, aoff, m, of, i0, m, cnt, p0,
+            ns, shift, 0)
+
+
+@njit(cache=True, boundscheck=False)
+def _rows(x, x32, wf, a, b, pert, wide, ns, shift, out, r0, r1):  # type: ignore[no-untyped-def]
+    """Output tiles ``r0 .. r1-1`` for every member: their row sums, then each 32-member group
+    packed (redone by each row chunk: O(P·n) against O(P·n·rows) of tiles), its projections
+    ``x · b`` and the tiles (the 8 weight rows of a tile stay in L1 across the groups)."""
     p_, nx = x.shape
     n = x32.shape[1] * 4
     n4 = n // 4
     m = out.shape[1]
-    p0 = gi * 2 * LANES
-    cnt = min(2 * LANES, p_ - p0)
-    xq32 = np.empty(2 * n4 * LANES, dtype=np.uint32)
-    _pack(x32, p0, cnt, n4, xq32)
-    xq = xq32.view(np.uint8)
-    xb32 = np.zeros(2 * LANES, dtype=np.int32)
-    xb64 = np.zeros(2 * LANES, dtype=np.int64)
+    lo, hi = min(r0 * ROWS, m - ROWS), min(r1 * ROWS, m)
+    rs = np.empty(m, dtype=np.int32)
+    row_sums(wf[lo * n: hi * n], hi - lo, n, rs[lo:hi])
+    ngroups = (p_ + 2 * LANES - 1) // (2 * LANES)
+    gsz = 2 * n4 * LANES
+    xq32 = np.empty(ngroups * gsz, dtype=np.uint32)
+    xb32 = np.zeros(ngroups * 2 * LANES, dtype=np.int32)
+    xb64 = np.zeros(ngroups * 2 * LANES, dtype=np.int64)
+    for gi in range(ngroups):
+        p0 = gi * 2 * LANES
+        _pack(x32, p0, min(2 * LANES, p_ - p0), n4, xq32[gi * gsz:])
     if pert:
-        for c in range(cnt):
-            k = (p0 + c) // 2
+        for p in range(p_):
+            k = p // 2
             s = np.int32(0)  # |x · b| <= 128 * 128 * 65536 = 2**30: exact in int32
             for j in range(nx):
-                s = np.int32(s + np.int32(x[p0 + c, j]) * np.int32(b[k, j]))
-            xb32[c] = s
-            xb64[c] = np.int64(s)
+                s = np.int32(s + np.int32(x[p, j]) * np.int32(b[k, j]))
+            xb32[p] = s
+            xb64[p] = np.int64(s)
+    xq = xq32.view(np.uint8)
     of = out.reshape(-1)
     af = a.reshape(-1)
-    k0 = p0 // 2
     for ri in range(r0, r1):
         i0 = min(ri * ROWS, m - ROWS)  # the last tile overlaps: it rewrites identical values
-        woff = i0 * n
-        aoff = k0 * m + i0
-        if not pert:
-            if cnt > LANES:
-                _T2N(xq, 0, wf, woff, n, n4, rs, i0, xb32, 0, af, aoff, m, of, i0, m, cnt, p0,
-                     ns, shift, 0)
-            else:
-                _T1N(xq, 0, wf, woff, n, n4, rs, i0, xb32, 0, af, aoff, m, of, i0, m, cnt, p0,
-                     ns, shift, 0)
-        elif wide:
-            if cnt > LANES:
-                _T2W(xq, 0, wf, woff, n, n4, rs, i0, xb64, 0, af, aoff, m, of, i0, m, cnt, p0,
-                     ns, shift, 0)
-            else:
-                _T1W(xq, 0, wf, woff, n, n4, rs, i0, xb64, 0, af, aoff, m, of, i0, m, cnt, p0,
-                     ns, shift, 0)
-        elif cnt > LANES:
-            _T2(xq, 0, wf, woff, n, n4, rs, i0, xb32, 0, af, aoff, m, of, i0, m, cnt, p0,
-                ns, shift, 0)
-        else:
-            _T1(xq, 0, wf, woff, n, n4, rs, i0, xb32, 0, af, aoff, m, of, i0, m, cnt, p0,
-                ns, shift, 0)
+        for gi in range(ngroups):
+            p0 = gi * 2 * LANES
+            _tile(xq, gi * gsz * 4, wf, i0 * n, n, n4, rs, i0, xb32, xb64, p0, af,
+                  (p0 // 2) * m + i0, m, of, min(2 * LANES, p_ - p0), p0, pert, wide, ns, shift)
 
 
 @njit(cache=True)
@@ -131,20 +147,15 @@ def _max_abs(v):  # type: ignore[no-untyped-def]
 @njit(cache=True, parallel=True)
 def gemm(x, x32, wf, a, b, pert, ns, shift, out, target):  # type: ignore[no-untyped-def]
     """See the module docstring; ``target`` is the wanted number of parallel chunks."""
-    p_ = x.shape[0]
     m = out.shape[1]
     n = x32.shape[1] * 4
-    rs = np.empty(m, dtype=np.int32)
-    row_sums(wf, m, n, rs)
     wide = pert and not int32_safe(n, _max_abs(a.reshape(-1)), _max_abs(b.reshape(-1)))
-    ngroups = (p_ + 2 * LANES - 1) // (2 * LANES)
     nrow = (m + ROWS - 1) // ROWS
-    per_group = max(1, min(nrow, (target + ngroups - 1) // ngroups))
-    for ch in prange(ngroups * per_group):
-        gi, q = ch // per_group, ch % per_group
-        r0, r1 = q * nrow // per_group, (q + 1) * nrow // per_group
+    chunks = max(1, min(nrow, target))
+    for ch in prange(chunks):
+        r0, r1 = ch * nrow // chunks, (ch + 1) * nrow // chunks
         if r1 > r0:
-            _chunk(x, x32, wf, a, b, rs, pert, wide, ns, shift, out, gi, r0, r1)
+            _rows(x, x32, wf, a, b, pert, wide, ns, shift, out, r0, r1)
 
 
 def pad_pairs(a: np.ndarray, p: int) -> np.ndarray:

@@ -153,10 +153,8 @@ def _tiled(x: np.ndarray, w: np.ndarray, a: np.ndarray, b: np.ndarray, pert: boo
 
 
 def _chunks() -> int:
-    import os
-
     import numba
-    return int(os.environ.get("SPECBOARD_CHUNKS_PER_THREAD", "4")) * numba.get_num_threads()
+    return numba.get_num_threads()
 
 
 def perturbed_matmul(x: Any, w: Any, a: Any, b: Any, *, shift: int, noise_shift: int,
