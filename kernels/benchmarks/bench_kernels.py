@@ -17,8 +17,9 @@ WIDTHS = [512, 1024]
 
 def _threads() -> None:
     import numba
+    from specboard.harness import runtime
     n = int(os.environ.get("SPECBOARD_THREADS", "2"))
-    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    runtime.set_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
 
 
 def _problem(p: int, n: int, seed: int = 0) -> tuple[np.ndarray, ...]:
