@@ -1,9 +1,8 @@
 """Each suite's headline metric: the one number per suite the overview shows.
 
-:data:`SUITE_HEADLINES` names it per known suite (a metric row the suite writes, or
-``AVERAGE``: the unweighted mean of the suite's tasks' primary metrics, used for lm-eval,
-whose tasks have no suite-level row). It belongs with the suite registry
-(``suites/__init__.py``); it lives here until it moves there. A suite not listed gets its
+The suite registry names it per known suite (:data:`specboard.suites.HEADLINES`: a metric
+row the suite writes, or ``AVERAGE``: the unweighted mean of the suite's tasks' primary
+metrics, used for lm-eval, whose tasks have no suite-level row). A suite not listed gets its
 ``<suite>/overall`` row if it writes one, else ``AVERAGE``.
 
 The average's interval is the normal one from the tasks' standard errors (independent task
@@ -19,16 +18,8 @@ import math
 from dataclasses import dataclass
 
 import pandas as pd
+from specboard.suites import AVERAGE, HEADLINES
 
-AVERAGE = "average"
-SUITE_HEADLINES: dict[str, tuple[str, str] | str] = {
-    "bfcl": ("bfcl/overall", "accuracy"),
-    "lm_eval": AVERAGE,
-    "humaneval": ("humaneval/humaneval", "pass@1"),
-    "mbpp": ("mbpp/mbpp", "pass@1"),
-    "threejs": ("threejs/heldout_bpb", "bits_per_byte"),
-}
-"""Suite → (task, metric) of its headline row, or :data:`AVERAGE`."""
 Z95 = 1.959963984540054
 
 
@@ -53,7 +44,7 @@ class Headline:
 
 
 def _choice(suite: str, g: pd.DataFrame) -> tuple[str, str] | str:
-    known = SUITE_HEADLINES.get(suite)
+    known = HEADLINES.get(suite)
     if isinstance(known, tuple):
         return known
     if known is None:

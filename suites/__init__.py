@@ -1,8 +1,11 @@
-"""Task implementations of every suite, importable without pytest.
+"""The suites: each one's implementation beside its pytest file, importable without pytest.
 
-``suites/test_<name>.py`` (the pytest suites) and ``specboard eval`` both build their tasks
+``suites/test_<name>.py`` (the pytest gate) and every other entry point build their tasks
 from here. Each module in :data:`SUITES` exposes ``SUITE_VERSION: str`` and
-``tasks(**options) -> list[Task]``; options not understood by a suite are ignored.
+``tasks(**options) -> list[Task]`` (options not understood by a suite are ignored), and
+optionally ``headline(tasks)`` (the weighted metric the gate decides on), ``suite_metrics``,
+``GATE_BUDGET`` and ``GATE_MARGIN``. :data:`HEADLINES` names the metric row the board shows
+per suite.
 """
 
 from __future__ import annotations
@@ -19,6 +22,19 @@ SUITES: dict[str, str] = {
     "mbpp": "specboard.suites.mbpp",
     "threejs": "specboard.suites.threejs",
 }
+
+
+AVERAGE = "average"
+"""Headline marker: the unweighted mean of the suite's tasks' primary metrics."""
+HEADLINES: dict[str, tuple[str, str] | str] = {
+    "bfcl": ("bfcl/overall", "accuracy"),
+    "lm_eval": AVERAGE,
+    "humaneval": ("humaneval/humaneval", "pass@1"),
+    "mbpp": ("mbpp/mbpp", "pass@1"),
+    "threejs": ("threejs/heldout_bpb", "bits_per_byte"),
+}
+"""Suite → (task, metric) of its headline metric row, or :data:`AVERAGE` (the board's overview
+column; the gate decides on the same quantity through the suite's ``headline(tasks)``)."""
 
 
 class UnknownSuiteError(UsageError, KeyError):
