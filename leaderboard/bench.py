@@ -73,7 +73,7 @@ def child_build(results: Path, out: Path) -> dict[str, float]:
     return {"wall": wall, "cpu": cpu, "peak_rss": float(done.stdout.strip().splitlines()[-1])}
 
 
-def run(samples: int, workdir: Path, checkpoints: int, memory_samples: int | None, keep: bool) -> dict[str, float]:
+def measure(samples: int, workdir: Path, checkpoints: int, memory_samples: int | None, keep: bool) -> dict[str, float]:
     from specboard.harness.results.store import read_rows
     from specboard.leaderboard.load import read_results
 
@@ -117,8 +117,8 @@ def run(samples: int, workdir: Path, checkpoints: int, memory_samples: int | Non
     return timings
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``specboard bench board`` (and ``python -m specboard.leaderboard.bench``)."""
     parser.add_argument("--samples", type=int, default=1_000_000, help="sample rows in the timed results file")
     parser.add_argument("--memory-samples", type=int, default=None,
                         help="also build from this many sample rows and report peak RSS (e.g. 10000000)")
@@ -126,7 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=None, help="where to keep the results files and site")
     parser.add_argument("--keep", action="store_true", help="keep the built site (and the workdir)")
     parser.add_argument("--child-build", nargs=2, metavar=("RESULTS", "OUT"), help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the board from generated rows and print the timings (a ``specboard bench`` target)."""
     if args.child_build:
         from specboard.leaderboard.site import build_site
 
@@ -135,15 +138,21 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.workdir is not None:
         args.workdir.mkdir(parents=True, exist_ok=True)
-        run(args.samples, args.workdir, args.checkpoints, args.memory_samples, True)
+        measure(args.samples, args.workdir, args.checkpoints, args.memory_samples, True)
         return 0
     workdir = Path(tempfile.mkdtemp(prefix="specboard-lb-bench-"))
     try:
-        run(args.samples, workdir, args.checkpoints, args.memory_samples, args.keep)
+        measure(args.samples, workdir, args.checkpoints, args.memory_samples, args.keep)
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ their heavy dependencies (torch, numba) inside ``run`` so that building this par
 - ``kernels``: int8 GEMM GOPS against the fallback and ``torch._int_mm``.
 - ``eggroll``: population-tokens/s of the EGGROLL trainer at the reference configs.
 - ``bfcl``: BFCL items/s of the transformers candidate's generation against the landed path.
+- ``board``: the leaderboard build from 1M (and optionally 10M) sample rows against ``read_rows``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ TARGETS: dict[str, tuple[str, str]] = {
     "kernels": ("specboard.kernels.bench", "int8 kernels vs fallback and torch._int_mm"),
     "eggroll": ("specboard.trainers.eggroll.bench", "EGGROLL population-tokens/s at reference configs"),
     "bfcl": ("specboard.baselines.bench_bfcl", "BFCL items/s: generation path vs the landed one"),
+    "board": ("specboard.leaderboard.bench", "leaderboard build from 1M sample rows vs read_rows"),
 }
 
 
