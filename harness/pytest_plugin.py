@@ -46,7 +46,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
     g = parser.getgroup("specboard", "specboard suites and regression gate")
     g.addoption("--candidate", action="append", default=None, metavar="SPEC",
-                help=f"candidate spec, repeatable (default {DEFAULT_CANDIDATE})")
+                help="candidate spec, repeatable (default: each suite's GATE_CANDIDATE, the candidate its "
+                f"committed baseline was made with; else {DEFAULT_CANDIDATE})")
     g.addoption("--baseline-dir", default="baselines", help="committed baselines (default baselines/)")
     g.addoption("--results-dir", default="results", help="where run rows go (default results/)")
     g.addoption("--update-baseline", action="store_true", help="write the run as the new baseline")
@@ -86,6 +87,7 @@ class State:
 
     config: pytest.Config
     candidates: list[str]
+    """``--candidate`` specs; empty: each suite's ``GATE_CANDIDATE`` (else :data:`DEFAULT_CANDIDATE`)."""
     baseline_dir: Path
     results_dir: Path
     mode: str  # "gate" | "no-gate" | "update-baseline"
@@ -97,6 +99,14 @@ class State:
     """(suite, candidate) → summary, overall verdict and error code, gathered from test
     reports (so the xdist controller, which runs no test, has them too)."""
     exit_code: ExitCode | None = None
+
+    def candidates_for(self, suite: str) -> list[str]:
+        """The candidates a suite is evaluated on: ``--candidate``, else the suite's default."""
+        if self.candidates:
+            return self.candidates
+        from specboard.suites import load_suite
+
+        return [getattr(load_suite(suite), "GATE_CANDIDATE", DEFAULT_CANDIDATE)]
 
     def tasks_of(self, suite: str) -> list[Any]:
         if suite not in self.suite_tasks:
@@ -117,7 +127,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from specboard.harness.candidates.registry import CandidateSpecError, known_schemes, parse_spec
 
     runtime.configure(offline=None)  # SPECBOARD_OFFLINE=1 turns network use into an error
-    candidates = config.getoption("--candidate") or [DEFAULT_CANDIDATE]
+    candidates = config.getoption("--candidate") or []
     for spec in candidates:
         try:
             scheme = parse_spec(spec).scheme
@@ -127,8 +137,8 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"unknown candidate scheme {scheme!r} in {spec!r}; known: "
                                     + ", ".join(sorted(known_schemes())))
     update, no_gate = config.getoption("--update-baseline"), config.getoption("--no-gate")
-    if update and len(candidates) != 1:
-        raise pytest.UsageError("--update-baseline needs exactly one --candidate")
+    if update and len(candidates) > 1:
+        raise pytest.UsageError("--update-baseline takes one --candidate (or none: the suite's default)")
     here = Path(config.invocation_params.dir)
     _CONFIG["config"] = config
     # A (suite, candidate) run is one sequential stream: its cases must stay on one worker,
@@ -164,7 +174,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
         headline = headline_of(load_suite(suite), suite, tasks).name
         params = []
-        for spec in state.candidates:
+        for spec in state.candidates_for(suite):
             params.append(pytest.param(CaseParam(suite, headline, spec, headline=True),
                                        id=f"{headline.split('/', 1)[-1]}-{candidate_slug(spec)}"))
             for task in tasks:
@@ -174,7 +184,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                                            id=f"{short}-{candidate_slug(spec)}"))
         metafunc.parametrize("specboard_case", params, indirect=True)
     if "specboard_candidate_spec" in metafunc.fixturenames:
-        specs = state.candidates
+        suite = getattr(metafunc.module, "specboard_suite", None)
+        specs = state.candidates_for(suite) if isinstance(suite, str) else (state.candidates or [DEFAULT_CANDIDATE])
         metafunc.parametrize("specboard_candidate_spec", specs, ids=[candidate_slug(s) for s in specs])
 
 
