@@ -63,42 +63,48 @@ class UpdatePlan:
 
 
 @njit(cache=True, boundscheck=False)
-def _gen(key, f, m, n, bound, kp, npad, fa, bq, rs):  # type: ignore[no-untyped-def]
-    """``fa[i, k] = f_k a_k[i]`` (int8, ``[m, kp]``), ``bq`` = packed ``b_k[j] + 128``, ``rs``."""
+def _gen(key, f, m, n, bound, kp, npad, fa, bq, rs, tmp):  # type: ignore[no-untyped-def]
+    """``fa[i, k] = f_k a_k[i]`` (int8, ``[m, kp]``), ``bq`` = packed ``b_k[j] + 128``, ``rs``.
+
+    Each pair's row is drawn by the vectorised ``_eggops.draws`` into ``tmp`` (``m + n``
+    bytes), then scattered into the two layouts.
+    """
     k_ = f.shape[0]
     span = _U(2 * bound + 1)
     k4 = kp // 4
-    for i in range(m * kp):
-        fa[i] = 0
-    for i in range(npad * kp):
-        bq[i] = 128
+    fa[:] = 0
+    bq[:] = 128
     for k in range(k_):
         fk = np.int32(f[k])
         row = E._mix((key ^ _U(k)) + E._GOLDEN)
         if fk != 0:
+            E.draws(row, 0, m + n, span, bound, tmp)
             for i in range(m):
-                fa[i * kp + k] = np.uint8((fk * E._draw(row, i, span, bound)) & 0xFF)
+                fa[_U(i * kp + k)] = np.int8(fk * np.int32(np.int8(tmp[_U(i)])))
+        else:
+            E.draws(row, m, n, span, bound, tmp[m:])
+        base = (k // 4) * 64 + k % 4
         for j in range(n):
-            q = (j // 16) * k4 * 64 + (k // 4) * 64 + (j % 16) * 4 + k % 4
-            bq[q] = np.uint8(E._draw(row, m + j, span, bound) + 128)
+            bq[_U((j // 16) * k4 * 64 + base + (j % 16) * 4)] = np.uint8(
+                np.int32(np.int8(tmp[_U(m + j)])) + 128)
     for i in range(m):
         s = np.int32(0)
         for k in range(k_):
-            s += np.int32(np.int8(fa[i * kp + k]))
+            s += np.int32(fa[i * kp + k])
         rs[i] = s
 
 
 @njit(cache=True, parallel=True)
-def _prepare(ptab, keys, f, bound, kp, offs, buf, rs):  # type: ignore[no-untyped-def]
+def _prepare(ptab, keys, f, bound, kp, offs, buf, rs, width):  # type: ignore[no-untyped-def]
     for pid in prange(ptab.shape[0]):
         m, n, roff = ptab[pid, 1], ptab[pid, 2], ptab[pid, 3]
         if n > 0:
             fa0, bq0, npad = offs[pid, 0], offs[pid, 1], offs[pid, 2]
             _gen(keys[pid], f, m, n, bound, kp, npad, buf[fa0: fa0 + m * kp].view(np.int8),
-                 buf[bq0: bq0 + npad * kp], rs[roff: roff + m])
+                 buf[bq0: bq0 + npad * kp], rs[roff: roff + m], np.empty(width, np.uint8))
 
 
-@njit(cache=True, boundscheck=False, inline="always")
+@njit(cache=True, boundscheck=False, inline="always", error_model="numpy")
 def _move(flat, o, zs, zo, cnt, thr, opt, mo, vo, ao):  # type: ignore[no-untyped-def]
     """Move ``flat[o : o + cnt]`` by the votes ``zs[zo : zo + cnt]``; returns how many changed.
 
@@ -144,21 +150,25 @@ def _move(flat, o, zs, zo, cnt, thr, opt, mo, vo, ao):  # type: ignore[no-untype
     return moved
 
 
-@njit(cache=True, boundscheck=False)
+@njit(cache=True, boundscheck=False, error_model="numpy")
 def _item(pid, r0, r1, ptab, keys, f, bound, vns, kp, offs, buf, rs, flat, thr_m, thr_v, opt,  # type: ignore[no-untyped-def]
           mo, vo, ao, zs):
     woff, m, n, roff = ptab[pid, 0], ptab[pid, 1], ptab[pid, 2], ptab[pid, 3]
     moved = 0
     if n == 0:  # a vector: Σ_k f_k e_k[j], e = clip((u·v) >> vns)
         span = _U(2 * bound + 1)
+        tmp = np.empty(2 * m, np.uint8)
         for j in range(m):
             zs[j] = 0
         for k in range(f.shape[0]):
             if f[k] != 0:
-                row = E._mix((keys[pid] ^ _U(k)) + E._GOLDEN)
-                for j in range(m):
-                    e = (E._draw(row, j, span, bound) * E._draw(row, m + j, span, bound)) >> vns
-                    zs[j] += np.int32(f[k]) * min(max(e, -127), 127)
+                E.draws(E._mix((keys[pid] ^ _U(k)) + E._GOLDEN), 0, 2 * m, span, bound, tmp)
+                fk = np.int32(f[k])
+                for j0 in range(m):
+                    j = _U(j0)
+                    e = np.int32(np.int32(np.int8(tmp[j])) * np.int32(np.int8(tmp[_U(m) + j])))
+                    e = min(max(np.int32(e >> vns), np.int32(-127)), np.int32(127))
+                    zs[j] = np.int32(zs[j] + fk * e)
         return _move(flat, woff, zs, 0, m, thr_v, opt, mo, vo, ao)
     fa0, bq0, npad = offs[pid, 0], offs[pid, 1], offs[pid, 2]
     k4 = kp // 4
@@ -193,7 +203,8 @@ def update(up: UpdatePlan, flat: np.ndarray, f: np.ndarray, keys: np.ndarray, *,
     if f.shape[0] != up.pairs:
         raise ValueError(f"f: expected {up.pairs} pair fitness values, got {f.shape[0]}")
     ptab = up.plan.ptab
-    _prepare(ptab, keys, f, bound, up.kp, up.offs, up.buf, up.rs)
+    width = int((ptab[:, 1] + ptab[:, 2]).max())
+    _prepare(ptab, keys, f, bound, up.kp, up.offs, up.buf, up.rs, width)
     dummy = np.zeros(1, np.float32)
     mo, vo, ao = opt if opt is not None else (dummy, dummy, dummy)
     zsize = max(256, int(ptab[:, 1].max()))
