@@ -17,9 +17,11 @@ For each config (default ``512x4`` = 4 layers × 512, population 64, T 100, and
 
 Clock: ``cpu`` (default) = process CPU time / threads, robust when other processes share
 the cores; ``wall`` also printed. Every figure is a median over rounds; the load average is
-printed before and after. Then the phase profile of the trainer step (wall clock per phase,
-the forward split by the kernel's per-thread ``rdtsc`` counters, one checkpoint write timed
-apart, and "python/other" = step time − phases). Not handled: the CUDA backend (``--backend``
+printed before and after. Then the phase profile of the trainer step (CPU and wall seconds
+per phase: data, forward split by the kernel's per-thread ``rdtsc`` counters into noise,
+embedding, layer norms, projections, input/recurrent/MLP/head GEMMs, gates, residuals and
+scoring, ranking, fitness exchange, update, "python/other" = step − phases, and one
+checkpoint write timed apart). Not handled: the CUDA backend (``--backend``
 of the trainer); ``--configs`` accepts the names in ``CONFIGS``.
 """
 
@@ -149,35 +151,51 @@ def _print_summary(s: dict[str, Any], rounds: int) -> None:
               f" trainer/GRU step {s['trainer_over_gru']:.2f}")
 
 
-def profile(case: _Case, steps: int = 3) -> dict[str, float]:
-    """Seconds per step by phase (wall): trainer phases, kernel sub-phases, checkpoint, other."""
+def profile(case: _Case, steps: int = 3) -> dict[str, dict[str, float]]:
+    """Seconds per step by phase, on the wall clock and in process CPU time (all threads):
+    the trainer's phases with the forward split by the kernel's per-thread cycle counters,
+    one checkpoint write (timed apart: not per step), and "python/other" = step − phases."""
     import numba
     from specboard.kernels import egg
     from specboard.trainers.eggroll.train import PHASES
 
     tr = case.trainer
-    for k in tr.timings:
-        tr.timings[k] = 0.0
+    for k in PHASES:
+        tr.timings[k] = tr.cpu_timings[k] = 0.0
     tr.kernel_cycles = np.zeros((numba.config.NUMBA_NUM_THREADS, len(egg.PHASES)), np.int64)
-    w0 = time.perf_counter()
+    w0, c0 = time.perf_counter(), time.process_time()
     for _ in range(steps):
         tr.step()
-    total = (time.perf_counter() - w0) / steps
+    total = {"wall": (time.perf_counter() - w0) / steps, "cpu": (time.process_time() - c0) / steps}
     cycles = tr.kernel_cycles.sum(axis=0).astype(np.float64)
     tr.kernel_cycles = None
-    out = {k: tr.timings[k] / steps for k in PHASES}
-    fwd = out.pop("forward")
-    if cycles.sum() > 0:   # split the forward's wall time in proportion to the threads' cycles
-        for name, c in zip(egg.PHASES, cycles, strict=True):
-            out[f"forward/{name}"] = fwd * c / cycles.sum()
-    else:
-        out["forward"] = fwd
-    c0 = time.perf_counter()
+    out: dict[str, dict[str, float]] = {}
+    for clock, timings in (("wall", tr.timings), ("cpu", tr.cpu_timings)):
+        row = {k: timings[k] / steps for k in PHASES}
+        fwd = row.pop("forward")
+        if cycles.sum() > 0:   # split the forward in proportion to the threads' cycles
+            for name, c in zip(egg.PHASES, cycles, strict=True):
+                row[f"forward/{name}"] = fwd * c / cycles.sum()
+        else:
+            row["forward"] = fwd
+        row["python/other"] = max(0.0, total[clock] - sum(row.values()))
+        row["step_total"] = total[clock]
+        out[clock] = row
+    w0, c0 = time.perf_counter(), time.process_time()
     tr.save()
-    out["checkpoint (one, not per step)"] = time.perf_counter() - c0
-    out["python/other"] = max(0.0, total - sum(v for k, v in out.items() if "checkpoint" not in k))
-    out["step_total"] = total
+    out["wall"]["checkpoint (one write)"] = time.perf_counter() - w0
+    out["cpu"]["checkpoint (one write)"] = time.process_time() - c0
     return out
+
+
+def _print_profile(prof: dict[str, dict[str, float]]) -> None:
+    total = prof["cpu"]["step_total"]
+    print("  phase profile, seconds per step (CPU | wall) and share of the step's CPU time:")
+    for key, cpu in prof["cpu"].items():
+        if key != "step_total" and (cpu > 0 or prof["wall"][key] > 0):
+            share = f"{cpu / total:6.1%}" if "checkpoint" not in key else "  (not per step)"
+            print(f"    {key:<28} {cpu:9.4f} | {prof['wall'][key]:9.4f}  {share}")
+    print(f"    {'step total':<28} {total:9.4f} | {prof['wall']['step_total']:9.4f}")
 
 
 def run(args: argparse.Namespace) -> ExitCode:
@@ -210,8 +228,7 @@ def run(args: argparse.Namespace) -> ExitCode:
             summary = _summary(case, rows)
             _print_summary(summary, args.rounds)
             summary["profile_s_per_step"] = prof = profile(case)
-            print("  phase profile (wall s per step, machine shared): " + ", ".join(
-                f"{k} {v:.4f}" for k, v in prof.items()))
+            _print_profile(prof)
             results.append(summary)
     load1 = load_average()
     print(f"\nload average after: {load1} (machine shared: read the ratios)")

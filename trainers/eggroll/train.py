@@ -127,6 +127,8 @@ class Trainer:
             self._bind_opt()
         self.timings: dict[str, float] = dict.fromkeys(PHASES, 0.0)
         """Seconds per phase of :meth:`step` (wall clock, accumulated; see ``bench``)."""
+        self.cpu_timings: dict[str, float] = dict.fromkeys(PHASES, 0.0)
+        """Process CPU seconds per phase of :meth:`step` (all threads, accumulated)."""
         self.kernel_cycles: np.ndarray | None = None
         """When an int64 ``[threads, len(egg.PHASES)]`` array: per-phase rdtsc cycles of the
         fused forward are accumulated into it (profiling; off by default)."""
@@ -209,7 +211,7 @@ class Trainer:
         """One ES step: data, forward + fitness of all local members, ranking, update."""
         cfg, st = self.cfg, self.st
         t_len = cfg.seq_len
-        clock = _Clock(self.timings)
+        clock = _Clock(self.timings, self.cpu_timings)
         window = self.streams.window(t_len + 1, slice(self.k0, self.k1))
         self.streams.positions = (self.streams.positions + t_len) % self.streams.data.size
         members = np.repeat(window, 2, axis=0)                         # twins share a stream
@@ -359,21 +361,22 @@ class Trainer:
                 signal.signal(signal.SIGINT, old)
 
 
-#: Phases of :meth:`Trainer.step` timed by its clock (wall seconds, accumulated).
+#: Phases of :meth:`Trainer.step` timed by its clock (seconds, accumulated).
 PHASES = ("data", "forward", "ranking", "exchange", "update")
 
 
 class _Clock:
-    """Accumulates wall-clock laps into a dict (a few perf_counter calls per step)."""
+    """Accumulates laps into dicts: wall clock and process CPU time (a few clock reads per step)."""
 
-    def __init__(self, into: dict[str, float]):
-        self.into = into
-        self.t = time.perf_counter()
+    def __init__(self, wall: dict[str, float], cpu: dict[str, float]):
+        self.wall, self.cpu = wall, cpu
+        self.t, self.c = time.perf_counter(), time.process_time()
 
     def lap(self, name: str) -> None:
-        now = time.perf_counter()
-        self.into[name] = self.into.get(name, 0.0) + now - self.t
-        self.t = now
+        now, cnow = time.perf_counter(), time.process_time()
+        self.wall[name] = self.wall.get(name, 0.0) + now - self.t
+        self.cpu[name] = self.cpu.get(name, 0.0) + cnow - self.c
+        self.t, self.c = now, cnow
 
 
 def _main_thread() -> bool:
