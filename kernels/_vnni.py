@@ -18,6 +18,10 @@ Layout (``acc[p, i] = Σ_j x[p, j] * w[i, j]`` for ``j < 4 * (n // 4)``):
   ``rowsum_rows``).
 - The ``n % 4`` tail columns are left to the caller (a scalar loop).
 
+Since the fused-epilogue tiles of ``_tile`` / ``_gemm`` took over ``perturbed_matmul`` and
+the trainer's step, the micro-kernel and ``chunked_gemm`` below serve ``matmul_acc`` (int32
+output) only; their lane-by-lane transpose is what made the first perturbed GEMM slow.
+
 A micro-kernel covers ``ROWS`` outputs × ``2 * 16`` members with 16 zmm accumulators.
 ``chunked_gemm`` is one ``prange`` over chunks (a 32-member group × a range of output tiles);
 each chunk packs its members, computes their ``x · b`` projections and runs its tiles, so the

@@ -1,6 +1,6 @@
 """A perturbed EGG GRU cell composed from ``ops`` (for benchmarks of the recurrent step).
 
-Follows ``/work/shared/specs/eggroll.md`` §2: per layer ``r = x; x = LN(x)``,
+Follows ``docs/eggroll.md`` ("The model"): per layer ``r = x; x = LN(x)``,
 ``f = sat(Wf x + Uf h + bf)``, ``g = ((f + 127) h) >> 8``, ``ĥ = sat(Wh x + Uh g + bh)``,
 ``h' = h + (((f + 127)(ĥ − h)) >> 8)`` in int32 then clipped, ``x = sat(h' + r)``. Every
 matrix carries its own rank-1 antithetic perturbation. The MLP and head are not included:

@@ -2,7 +2,7 @@
 
 The compiled backends (``specboard.kernels.cpu``, ``specboard.kernels.cuda``) must return
 exactly what these functions return; the tests compare them element for element. Semantics
-(see ``/work/shared/specs/eggroll.md`` and the kernel contract):
+(see ``docs/eggroll.md`` and the kernel contract):
 
 - int8 weights/activations, products accumulated exactly (int32 result), Q4 fixed point.
 - Population ``P = 2K``: member ``2k`` is the ``+σ`` twin of pair ``k``, ``2k+1`` the ``−σ``.
