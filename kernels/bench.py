@@ -5,7 +5,9 @@ perturbed GEMM (VNNI path), of the plain GEMM (no perturbation) on the same path
 portable fallback, and of ``torch._int_mm`` on the same shapes; each as a ratio to the VNNI
 peak measured in the same run by a register-only ``vpdpbusd`` loop on all threads, plus
 ours / torch. Then population-tokens/s of a perturbed recurrent step (``kernels.recurrent``,
-default 4 GRU layers × 512, tokens counted as population × 1 per step, twins included).
+default 4 GRU layers × 512, tokens counted as population × 1 per step, twins included),
+and of the fused EGG step (``kernels.egg``: the trainer's whole forward + fitness for all
+members over 16 tokens) on the same width, layers and population, against the same peak.
 Every number is the median of ``--repeats`` timings; thread count and load average are
 printed, because the machine is shared: compare ratios, not absolutes.
 """
@@ -74,6 +76,36 @@ def _median_time(fn: Callable[[], Any], repeats: int, min_time: float,
             fn()
         times.append((now() - t0) / calls)
     return statistics.median(times)
+
+
+def _fused_step(args: argparse.Namespace, peak: float, timed: Callable[[Callable[[], Any]], float]
+                ) -> dict[str, Any]:
+    """GOPS of the fused EGG forward (``kernels.egg``: whole model, all members, T tokens,
+    fitness) with ``--layers`` × ``--width``, population ``--step-population``, T = 16."""
+    import numba
+    import numpy as np
+    from specboard.kernels import egg
+
+    d, layers, pop, t_len = args.width, args.layers, args.step_population, 16
+    if egg.supported(d, 31, 4) is not None:
+        print(f"fused EGG step: not run ({egg.supported(d, 31, 4)})")
+        return {}
+    rng = np.random.default_rng(0)
+    plan = egg.Plan(d, layers, 4, numba.config.NUMBA_NUM_THREADS)
+    flat = rng.integers(-40, 41, plan.total).astype(np.int8)
+    rs = egg.weight_row_sums(plan, flat)
+    shifts = np.array([9 if r[2] > 0 else 0 for r in plan.ptab], np.int64)
+    keys = egg.noise_keys(0, 1, len(plan.names))
+    seq = rng.integers(1, 256, (pop, t_len + 1)).astype(np.uint8)
+    states = np.zeros((layers, pop, d), np.int8)
+    t = timed(lambda: egg.forward(plan, flat, rs, seq, states, shifts=shifts, keys=keys))
+    ops_tok = 2 * (layers * 12 * d * d + 256 * d)
+    gops = ops_tok * pop * t_len / t / 1e9
+    print(f"fused EGG step (kernels.egg: {layers} x {d} GRU + 4x MLP + head, population {pop}, "
+          f"T {t_len}, noise + forward + fitness): {pop * t_len / t:,.0f} population-tokens/s, "
+          f"{gops:.0f} GOPS, {gops / peak:.2f} of peak")
+    return {"population": pop, "seq_len": t_len, "pop_tokens_per_s": pop * t_len / t,
+            "gops": gops, "of_peak": gops / peak}
 
 
 def peak_gops(threads: int, clock: str = "cpu", iters: int = 2_000_000) -> float:
@@ -190,6 +222,8 @@ def run(args: argparse.Namespace) -> ExitCode:
           f"{args.step_population}, 4 perturbed matmuls + LN + gates per layer): "
           f"{tok_s:,.0f} population-tokens/s ({2 * macs / t_step / 1e9:.0f} GOPS"
           f"{f', {2 * macs / t_step / 1e9 / peak:.2f} of peak' if peak else ''})")
+    if vnni_on and peak:
+        results["fused"] = _fused_step(args, peak, lambda fn: timed(fn, args.repeats, 0.0))
     results["load_average_end"] = load_average()
     print(f"load average at end: {results['load_average_end']}")
     if args.json:
