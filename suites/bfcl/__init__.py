@@ -39,7 +39,7 @@ from specboard.suites.bfcl.loader import (
     entries,
 )
 from specboard.suites.bfcl.metrics import headline, suite_metrics
-from specboard.suites.bfcl.task import CI_ITEMS, STOP, BfclTask, tasks
+from specboard.suites.bfcl.task import STOP, BfclTask, tasks
 
 SUITE_VERSION = "1"
 GATE_BUDGET = "8m"
@@ -51,7 +51,6 @@ __all__ = [
     "ARTIFACT",
     "AST_CATEGORIES",
     "CATEGORIES",
-    "CI_ITEMS",
     "GATE_BUDGET",
     "GATE_MARGIN",
     "MODEL_NAME",

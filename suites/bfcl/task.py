@@ -26,33 +26,6 @@ from specboard.suites.bfcl.loader import (
     entries,
 )
 
-# CI subset: fixed ids. Rule used to pick them (once, recorded here): the entries with the
-# shortest rendered prompt — 3 per AST category and live_relevance, 15 per irrelevance
-# category, and per multi-turn category one entry with the fewest turns among the shortest
-# prompts. Short prompts keep the default candidate's whole `pytest suites -k bfcl` within
-# a few CPU minutes. The irrelevance categories get more items because they are where a
-# small baseline scores well, so where a regression can be detected at all: with 3 items
-# every flip together is still INCONCLUSIVE (exact McNemar), with 15 it is a FAIL.
-CI_ITEMS: dict[str, list[str]] = {
-    "simple_python": ["simple_python_97", "simple_python_18", "simple_python_1"],
-    "simple_java": ["simple_java_41", "simple_java_38", "simple_java_76"],
-    "simple_javascript": ["simple_javascript_22", "simple_javascript_24", "simple_javascript_0"],
-    "multiple": ["multiple_73", "multiple_29", "multiple_45"],
-    "parallel": ["parallel_75", "parallel_7", "parallel_60"],
-    "parallel_multiple": ["parallel_multiple_35", "parallel_multiple_48", "parallel_multiple_38"],
-    "irrelevance": ["irrelevance_8", "irrelevance_49", "irrelevance_142", "irrelevance_59", "irrelevance_203", "irrelevance_136", "irrelevance_175", "irrelevance_188", "irrelevance_132", "irrelevance_46", "irrelevance_116", "irrelevance_124", "irrelevance_86", "irrelevance_6", "irrelevance_34"],
-    "live_simple": ["live_simple_247-129-0", "live_simple_53-24-0", "live_simple_91-52-0"],
-    "live_multiple": ["live_multiple_36-12-0", "live_multiple_941-195-0", "live_multiple_27-7-0"],
-    "live_parallel": ["live_parallel_14-10-0", "live_parallel_4-1-0", "live_parallel_15-11-0"],
-    "live_parallel_multiple": ["live_parallel_multiple_16-14-0", "live_parallel_multiple_5-4-0", "live_parallel_multiple_23-20-0"],
-    "live_irrelevance": ["live_irrelevance_123-9-3", "live_irrelevance_120-9-0", "live_irrelevance_122-9-2", "live_irrelevance_439-110-1", "live_irrelevance_405-87-0", "live_irrelevance_463-128-0", "live_irrelevance_404-86-0", "live_irrelevance_464-128-1", "live_irrelevance_771-280-0", "live_irrelevance_438-110-0", "live_irrelevance_812-310-0", "live_irrelevance_121-9-1", "live_irrelevance_557-170-0", "live_irrelevance_338-80-1", "live_irrelevance_337-80-0"],
-    "live_relevance": ["live_relevance_3-3-0", "live_relevance_2-2-0", "live_relevance_4-4-0"],
-    "multi_turn_base": ["multi_turn_base_29"],
-    "multi_turn_miss_func": ["multi_turn_miss_func_3"],
-    "multi_turn_miss_param": ["multi_turn_miss_param_29"],
-    "multi_turn_long_context": ["multi_turn_long_context_29"],
-}
-
 STOP = ("\n\n", "]\n", "<|im_end|>", "<|endoftext|>")
 """Stop strings: a prompt model answers one bracketed call list; bfcl's decoder re-adds a
 missing closing ``]``."""
@@ -67,16 +40,14 @@ class BfclTask(Task):
     binary = True
     data_artifacts = (ARTIFACT,)
 
-    def __init__(self, category: str, *, ci: bool = False, max_tokens: int | None = None,
-                 max_steps: int | None = None):
+    def __init__(self, category: str, *, max_tokens: int | None = None, max_steps: int | None = None):
         if category not in CATEGORIES:
             raise ValueError(f"unknown BFCL category {category!r}; known: {', '.join(CATEGORIES)}")
         self.category = category
         self.name = f"bfcl/{category}"
-        self.ci = ci
         self.multi_turn = category in MULTI_TURN_CATEGORIES
-        self.max_tokens = max_tokens or (64 if ci else 256)
-        self.max_steps = max_steps or (2 if ci else int(bfcl().prompts.MAXIMUM_STEP_LIMIT))
+        self.max_tokens = max_tokens or 256
+        self.max_steps = max_steps or int(bfcl().prompts.MAXIMUM_STEP_LIMIT)
         self.batch_size = 1 if self.multi_turn else 8
 
     def decoding(self) -> dict[str, Any]:
@@ -89,9 +60,8 @@ class BfclTask(Task):
     def items(self) -> list[Item]:
         by_id = entries(self.category, True)
         truth = answers(self.category)
-        ids = CI_ITEMS[self.category] if self.ci else list(by_id)
         out = []
-        for i in ids:
+        for i in by_id:
             e = by_id[i]
             if self.multi_turn:
                 prompt = canonical_json({
@@ -208,6 +178,6 @@ class BfclTask(Task):
         return run_multi_turn(self, candidate, item, seed)
 
 
-def tasks(*, ci: bool = False, categories: Sequence[str] | None = None, **_: Any) -> list[Task]:
-    """One task per BFCL category (``ci=True``: the fixed CI subset of item ids)."""
-    return [BfclTask(c, ci=ci) for c in (categories or CATEGORIES)]
+def tasks(*, categories: Sequence[str] | None = None, **_: Any) -> list[Task]:
+    """One task per BFCL category over its whole pool (the runner orders, limits and budgets it)."""
+    return [BfclTask(c) for c in (categories or CATEGORIES)]

@@ -23,6 +23,34 @@ try:
 except Exception as exc:  # pragma: no cover - depends on the machine's cache
     pytest.skip(f"bfcl-eval not prefetched: {exc}", allow_module_level=True)
 
+# A few items per category (the shortest prompts: cheap to check; chosen once, kept as data).
+SAMPLE_IDS: dict[str, list[str]] = {
+    "simple_python": ["simple_python_97", "simple_python_18", "simple_python_1"],
+    "simple_java": ["simple_java_41", "simple_java_38", "simple_java_76"],
+    "simple_javascript": ["simple_javascript_22", "simple_javascript_24", "simple_javascript_0"],
+    "multiple": ["multiple_73", "multiple_29", "multiple_45"],
+    "parallel": ["parallel_75", "parallel_7", "parallel_60"],
+    "parallel_multiple": ["parallel_multiple_35", "parallel_multiple_48", "parallel_multiple_38"],
+    "irrelevance": ["irrelevance_8", "irrelevance_49", "irrelevance_142", "irrelevance_59", "irrelevance_203", "irrelevance_136", "irrelevance_175", "irrelevance_188", "irrelevance_132", "irrelevance_46", "irrelevance_116", "irrelevance_124", "irrelevance_86", "irrelevance_6", "irrelevance_34"],
+    "live_simple": ["live_simple_247-129-0", "live_simple_53-24-0", "live_simple_91-52-0"],
+    "live_multiple": ["live_multiple_36-12-0", "live_multiple_941-195-0", "live_multiple_27-7-0"],
+    "live_parallel": ["live_parallel_14-10-0", "live_parallel_4-1-0", "live_parallel_15-11-0"],
+    "live_parallel_multiple": ["live_parallel_multiple_16-14-0", "live_parallel_multiple_5-4-0", "live_parallel_multiple_23-20-0"],
+    "live_irrelevance": ["live_irrelevance_123-9-3", "live_irrelevance_120-9-0", "live_irrelevance_122-9-2", "live_irrelevance_439-110-1", "live_irrelevance_405-87-0", "live_irrelevance_463-128-0", "live_irrelevance_404-86-0", "live_irrelevance_464-128-1", "live_irrelevance_771-280-0", "live_irrelevance_438-110-0", "live_irrelevance_812-310-0", "live_irrelevance_121-9-1", "live_irrelevance_557-170-0", "live_irrelevance_338-80-1", "live_irrelevance_337-80-0"],
+    "live_relevance": ["live_relevance_3-3-0", "live_relevance_2-2-0", "live_relevance_4-4-0"],
+    "multi_turn_base": ["multi_turn_base_29"],
+    "multi_turn_miss_func": ["multi_turn_miss_func_3"],
+    "multi_turn_miss_param": ["multi_turn_miss_param_29"],
+    "multi_turn_long_context": ["multi_turn_long_context_29"],
+}
+
+
+def few(task: bfcl.BfclTask) -> bfcl.BfclTask:
+    """``task`` restricted to :data:`SAMPLE_IDS` of its category (in that order)."""
+    items = {it.id: it for it in bfcl.BfclTask.items(task)}
+    task.items = lambda: [items[i] for i in SAMPLE_IDS[task.category]]  # type: ignore[method-assign]
+    return task
+
 
 def call_text(ground_truth: list[dict]) -> str:
     """A Python call list that satisfies bfcl's possible answers (first option of each)."""
@@ -49,12 +77,12 @@ def test_import_is_clean_and_outside_the_artifact() -> None:
     assert callable(b.ast_checker) and callable(b.multi_turn_checker)
 
 
-def test_ci_tasks_items_and_prompts() -> None:
-    tasks = load_suite("bfcl").tasks(ci=True)
+def test_tasks_items_and_prompts() -> None:
+    tasks = load_suite("bfcl").tasks()
     assert [t.name for t in tasks] == [f"bfcl/{c}" for c in bfcl.CATEGORIES]
     for t in tasks:
-        items = t.items()
-        assert [i.id for i in items] == bfcl.CI_ITEMS[t.category]
+        items = few(t).items()
+        assert [i.id for i in items] == SAMPLE_IDS[t.category]
         assert "You are an expert in composing functions" in items[0].prompt
         assert items[0].item_hash == t.items()[0].item_hash  # stable
     full = bfcl.BfclTask("simple_javascript")
@@ -65,24 +93,24 @@ def test_ci_tasks_items_and_prompts() -> None:
 
 def test_ast_checker_accepts_correct_calls_and_rejects_wrong_ones() -> None:
     for cat in ("simple_python", "multiple", "parallel", "live_parallel_multiple"):
-        task = bfcl.BfclTask(cat, ci=True)
+        task = few(bfcl.BfclTask(cat))
         for item in task.items():
             good = score(task, item, call_text(json.loads(item.target or "[]")))
             assert good.passed, (cat, item.id, good.extra)
         item = task.items()[0]
         bad = score(task, item, "[no_such_function(x=1)]")
         assert not bad.passed and bad.error is None and "checker" in bad.extra
-    java = bfcl.BfclTask("simple_java", ci=True)
+    java = few(bfcl.BfclTask("simple_java"))
     item = next(i for i in java.items() if i.id == "simple_java_41")
     assert score(java, item, "[SearchHit.declareInnerHitsParseFields(parser=searchHitParser)]").passed
     assert not score(java, item, "[ObjectParser.declareInnerHitsParseField(parser=searchHitParser)]").passed
-    js = bfcl.BfclTask("simple_javascript", ci=True)
+    js = few(bfcl.BfclTask("simple_javascript"))
     item = next(i for i in js.items() if i.id == "simple_javascript_22")
     assert score(js, item, "[resetStateProperty(stateProperty=userSession)]").passed
 
 
 def test_unparseable_and_unsafe_outputs_are_failures_with_the_error() -> None:
-    task = bfcl.BfclTask("simple_python", ci=True)
+    task = few(bfcl.BfclTask("simple_python"))
     item = task.items()[0]
     prose = score(task, item, "The factorial of 5 is 120.")
     assert prose.score == 0.0 and prose.error and prose.error.startswith("parse error: SyntaxError")
@@ -94,12 +122,12 @@ def test_unparseable_and_unsafe_outputs_are_failures_with_the_error() -> None:
 
 
 def test_relevance_and_irrelevance() -> None:
-    irr = bfcl.BfclTask("irrelevance", ci=True)
+    irr = few(bfcl.BfclTask("irrelevance"))
     item = irr.items()[0]
     assert score(irr, item, "I cannot help with that using these functions.").passed
     called = score(irr, item, "[get_weather(city='Paris')]")
     assert not called.passed and "valid function call" in called.extra["checker"]
-    rel = bfcl.BfclTask("live_relevance", ci=True)
+    rel = few(bfcl.BfclTask("live_relevance"))
     item = rel.items()[0]
     assert score(rel, item, "[anything(x=1)]").passed
     assert not score(rel, item, "Sorry.").passed
@@ -130,7 +158,7 @@ class Scripted(CandidateBase):
 
 
 def test_multi_turn_loop_against_simulated_apis() -> None:
-    task = bfcl.BfclTask("multi_turn_base", ci=True)
+    task = few(bfcl.BfclTask("multi_turn_base"))
     item = task.items()[0]
     truth = bfcl.answers("multi_turn_base")[item.id]
     # per turn: the ground-truth calls in one step, then an empty answer ends the turn
@@ -195,7 +223,7 @@ def test_bfcl_aggregation_matches_the_published_formula() -> None:
 
 
 def test_runner_end_to_end_with_mock(tmp_path: Path) -> None:
-    tasks = [bfcl.BfclTask("simple_python", ci=True), bfcl.BfclTask("irrelevance", ci=True)]
+    tasks = [few(bfcl.BfclTask("simple_python")), few(bfcl.BfclTask("irrelevance"))]
     cand = MockCandidate(wrong=1.0)
     run, metrics = evaluate(cand, tasks, tmp_path / "r.jsonl", suite="bfcl", suite_version=bfcl.SUITE_VERSION)
     values = {m.task: m.value for m in metrics}
