@@ -50,10 +50,18 @@ class _Loop:
 def run_multi_turn(task: BfclTask, candidate: Candidate, item: Item, seed: int) -> Scored:
     """Run one multi-turn entry with a candidate against bfcl-eval's simulated APIs and check it."""
 
+    from specboard.suites.bfcl.grammar import constraint
+
+    entry = entries(task.category, True)[item.id]
+    missed = entry.get("missed_function", {})
+
     def step(messages: list[dict[str, str]], turn: int, n: int) -> tuple[str, int, int]:
+        # the call grammar of the functions the model has been shown so far (a turn of
+        # miss_func adds the held-back docs); `[]` (no call) always ends the turn
+        shown = list(entry["function"]) + [f for t, docs in missed.items() if int(t) <= turn for f in docs]
         prompt = candidate.format_chat([ChatMessage(m["role"], m["content"]) for m in messages])
         gen = candidate.generate([GenerateRequest(prompt=prompt, stop=STOP, max_tokens=task.max_tokens,
-                                                  seed=seed)])[0]
+                                                  seed=seed, constraint=constraint(shown))])[0]
         return gen.text, gen.tokens_in, gen.tokens_out
 
     return _score(task, item, step)

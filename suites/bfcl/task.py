@@ -84,10 +84,11 @@ class BfclTask(Task):
     def constraint(self, info: CandidateInfo) -> str | None:
         """The protocol's ``constraint`` for a run of this task with a candidate of ``info``:
         :data:`~specboard.suites.bfcl.grammar.GRAMMAR_ID` when the candidate honours the
-        call grammar single-turn requests carry, else None (multi-turn requests carry none)."""
+        call grammar every request carries (multi-turn steps: the functions shown so far),
+        else None."""
         from specboard.suites.bfcl.grammar import GRAMMAR_ID
 
-        if self.multi_turn or CONSTRAINED_DECODING not in info.capabilities:
+        if CONSTRAINED_DECODING not in info.capabilities:
             return None
         return GRAMMAR_ID
 

@@ -135,7 +135,27 @@ def test_task_sends_bfcls_prompt_unmodified_with_the_constraint() -> None:
         assert req.stop == bfcl.STOP and req.max_tokens == task.max_tokens
         assert task.constraint(cand.info()) == "bfcl-calls/1"
         assert task.constraint(Recorder([]).info()) is None
-    assert bfcl.BfclTask("multi_turn_base").constraint(Recorder([CONSTRAINED_DECODING]).info()) is None
+    assert bfcl.BfclTask("multi_turn_base").constraint(Recorder([CONSTRAINED_DECODING]).info()) == "bfcl-calls/1"
+
+
+def test_multi_turn_steps_carry_the_grammar_of_the_functions_shown_so_far() -> None:
+    """Every step of a multi-turn conversation is constrained to calls of the functions the
+    model has been shown; a miss_func turn adds the held-back docs from that turn on; `[]`
+    (no call) stays possible, and ends the turn."""
+    task = bfcl.BfclTask("multi_turn_miss_func")
+    item = task.items()[0]
+    entry = entries("multi_turn_miss_func", True)[item.id]
+    (turn, docs), = entry["missed_function"].items()
+    cand = Recorder([CONSTRAINED_DECODING])
+    task.evaluate(cand, [item], repeat=0, seed=0)
+    assert len(cand.requests) == len(entry["question"])  # one step per turn: "[]" ends it
+    held_back = {f["name"] for f in docs}
+    for k, req in enumerate(cand.requests):
+        assert req.constraint is not None
+        start = req.constraint.grammar.splitlines()[0]
+        assert start.startswith('start: "["') and start.endswith(')? "]"')  # the calls are optional: [] works
+        shown = {name for name in held_back if f'"{name}(' in req.constraint.grammar}
+        assert shown == (held_back if k >= int(turn) else set()), (k, turn)
 
 
 @pytest.mark.slow
