@@ -159,8 +159,8 @@ def json_default(value: Any) -> Any:
     """A default value BFCL-style docs can show (simple literals only), else ``None``."""
     if isinstance(value, bool | int | float) and value == value and abs(float(value)) < 1e12:
         return value
-    if isinstance(value, str) and len(value) <= 40:
-        return value
+    if isinstance(value, str) and len(value) <= 40 and not value.startswith(("/", "~")):
+        return value  # absolute paths (e.g. sys.executable) differ between machines: left out
     return None
 
 

@@ -192,3 +192,19 @@ def test_evaluate_orders_checkpoints_and_selects_exact_categories(tmp_path: Any)
     argv = evaluate.eval_argv(found[-1], tmp_path / "r.jsonl", limit=5, threads=1)
     assert argv[argv.index("--candidate") + 1] == f"hf:{found[-1]}?threads=1"
     assert [argv[i + 1] for i, a in enumerate(argv) if a == "--task"] == [f"bfcl/{c}" for c in evaluate.CATEGORIES]
+
+
+def test_sft_preset_selects_toolcall_data() -> None:
+    from specboard.trainers.config import ConfigError
+    from specboard.trainers.sft.config import load_config
+
+    cfg = load_config(preset="toolcall")
+    assert cfg.data == "toolcall" and cfg.seq_len == 1024 and "down_proj" in cfg.target_modules
+    assert load_config().data == "threejs"
+    with pytest.raises(ConfigError, match="data must be"):
+        load_config(overrides={"data": "bfcl"})
+
+
+def test_machine_paths_are_not_defaults() -> None:
+    assert schema.json_default("/usr/bin/python3") is None
+    assert schema.json_default("utf-8") == "utf-8"
