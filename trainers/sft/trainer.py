@@ -3,8 +3,10 @@
 Data: the same fixed-length chunks of the Three.js TRAIN split as distillation
 (:mod:`specboard.trainers.torch_common.chunks`, tokenised with the base model's tokenizer),
 trained with the ordinary next-token cross-entropy. The held-out split, which the Three.js
-suite evaluates, is never read, so there is no contamination by construction. (Instruction
-data from BFCL is not built here: domain text was the scope chosen for this trainer.)
+suite evaluates, is never read, so there is no contamination by construction. With
+``data = "toolcall"`` (``--preset toolcall``) it trains instead on BFCL-format function-calling
+examples built offline from non-BFCL material (:mod:`specboard.trainers.toolcall`: prompt
+masked, loss on the answers, examples packed whole into ``seq_len`` rows).
 
 Library choices: peft ``LoraConfig``/``get_peft_model`` for the adapters and a plain
 ``transformers.Trainer`` (it computes the causal-LM loss from ``labels``) for the loop,
@@ -63,6 +65,18 @@ def train_sft(cfg: SFTConfig, out: str | Path, **options: Unpack[TrainOptions]) 
     return run_training(cfg, out, options, lambda out_dir, ckpt: _sft_job(cfg, out_dir))
 
 
+def _data(cfg: SFTConfig, tokenizer: Any, out: Path) -> tuple[Any, Any]:
+    """The training rows and their provenance-bearing source: Three.js chunks, or packed
+    tool-calling examples (``data = "toolcall"``, the built set kept as ``OUT/toolcall_data.jsonl``)."""
+    if cfg.data == "toolcall":
+        from specboard.trainers.toolcall.sft_data import for_sft
+
+        return for_sft(tokenizer, cfg.seq_len, seed=cfg.seed, max_rows=cfg.steps * cfg.batch_size * cfg.grad_accum,
+                       out=out / "toolcall_data.jsonl")
+    data = build_chunks(tokenizer, cfg.seq_len, max_docs=cfg.max_docs, max_chunks=cfg.max_chunks, seed=cfg.seed)
+    return data, ChunkDataset(data.chunks, with_ids=False)
+
+
 def _sft_job(cfg: SFTConfig, out: Path) -> Job:
     """Base model with LoRA adapters, tokenizer and data of an SFT run."""
     from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, set_seed
@@ -84,8 +98,8 @@ def _sft_job(cfg: SFTConfig, out: Path) -> Job:
                               hidden=int(conf.hidden_size), layers=int(conf.num_hidden_layers))
     check_memory(est, cfg.max_memory_gb, f"sft (batch {cfg.batch_size} × seq {cfg.seq_len} × vocab {conf.vocab_size})")
 
-    data = build_chunks(tokenizer, cfg.seq_len, max_docs=cfg.max_docs, max_chunks=cfg.max_chunks, seed=cfg.seed)
-    print(f"specboard: sft: {trained:,} LoRA params on {base_params:,}, {len(data.chunks)} chunks of {cfg.seq_len} tokens")
+    data, dataset = _data(cfg, tokenizer, out)
+    print(f"specboard: sft: {trained:,} LoRA params on {base_params:,}, {len(dataset)} {cfg.data} rows of {cfg.seq_len} tokens")
     base_rev = model_revision(cfg.base, base_dir)
 
     def provenance(step: int) -> dict[str, Any]:
@@ -99,7 +113,7 @@ def _sft_job(cfg: SFTConfig, out: Path) -> Job:
 
     def make_trainer(callbacks: list[Any]) -> Trainer:
         return Trainer(model=model, args=training_args(cfg, out, has_cuda=torch.cuda.is_available()),
-                       train_dataset=ChunkDataset(data.chunks, with_ids=False), callbacks=callbacks)
+                       train_dataset=dataset, callbacks=callbacks)
 
     return Job(provenance=provenance, make_trainer=make_trainer,
                export=lambda m, where, prov, final: export_model(_merged(m, in_place=final), tok_dir, where, prov))
