@@ -43,6 +43,7 @@ class _Loop:
     errors: list[str] = field(default_factory=list)
     refused: str | None = None
     force_quit: bool = False
+    quit_reason: str = ""
     tokens_in: int = 0
     tokens_out: int = 0
 
@@ -103,7 +104,7 @@ def _score(task: BfclTask, item: Item, step: Step) -> Scored:
             scored.error = loop.refused
             return scored
         if loop.force_quit or len(loop.results) != len(answers(task.category)[item.id]):
-            scored.extra["checker"] = f"force-terminated after {task.max_steps} steps in turn {len(loop.results) - 1}"
+            scored.extra["checker"] = f"{loop.quit_reason or 'unfinished'} in turn {len(loop.results) - 1}"
             return scored
         res = session.check(loop.results)
     except ApiTimeoutError as exc:
@@ -131,7 +132,11 @@ def _conversation(task: BfclTask, entry: dict[str, Any], session: ApiSession, st
         turn_raw: list[str] = []
         for n in range(task.max_steps + 1):
             if n == task.max_steps:
+                loop.force_quit, loop.quit_reason = True, f"force-terminated after {task.max_steps} steps"
+                break
+            if task.repeat_stop and len(turn_raw) >= task.repeat_stop and len(set(turn_raw[-task.repeat_stop:])) == 1:
                 loop.force_quit = True
+                loop.quit_reason = f"force-terminated: the same answer {task.repeat_stop} times in a row"
                 break
             text, tin, tout = step(messages, turn, n)
             loop.tokens_in += tin

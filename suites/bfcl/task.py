@@ -40,6 +40,13 @@ class BfclTask(Task):
     binary = True
     data_artifacts = (ARTIFACT,)
 
+    repeat_stop: int = 3
+    """Multi-turn: a turn whose last ``repeat_stop`` answers are identical is force-terminated
+    at once, as bfcl-eval would at its step limit if the loop went on (20 steps of the same
+    call cost minutes on a CPU). Differs from bfcl-eval only for a model that repeats itself
+    this often and then recovers before the limit: it fails here. Recorded in the protocol;
+    0 turns it off."""
+
     def __init__(self, category: str, *, max_tokens: int | None = None, max_steps: int | None = None):
         if category not in CATEGORIES:
             raise ValueError(f"unknown BFCL category {category!r}; known: {', '.join(CATEGORIES)}")
@@ -55,6 +62,7 @@ class BfclTask(Task):
                              "chat_template": True, "system_prompt": "bfcl default (prompt model)"}
         if self.multi_turn:
             d["max_steps_per_turn"] = self.max_steps
+            d["repeat_stop"] = self.repeat_stop
         return d
 
     def items(self) -> list[Item]:

@@ -181,9 +181,16 @@ def test_multi_turn_loop_against_simulated_apis() -> None:
     rogue = Scripted(["[open(file='/tmp/specboard-should-not-exist', mode='w')]", ""] * 5)
     out = task.evaluate(rogue, [item], repeat=0, seed=0)[0]
     assert not out.passed and not Path("/tmp/specboard-should-not-exist").exists()
-    # endless calls are force-terminated after max_steps
-    loop = task.evaluate(Scripted(["[pwd()]"] * 50), [item], repeat=0, seed=0)[0]
-    assert not loop.passed and "force-terminated" in str(loop.extra["checker"])
+    # endless calls are force-terminated after max_steps ...
+    cycling = Scripted(["[pwd()]", "[ls()]"] * 50)
+    loop = task.evaluate(cycling, [item], repeat=0, seed=0)[0]
+    assert not loop.passed and f"after {task.max_steps} steps" in str(loop.extra["checker"])
+    assert len(cycling.prompts) == task.max_steps
+    # ... and the same answer repeat_stop times in a row ends the turn as the step limit would
+    same = Scripted(["[pwd()]"] * 50)
+    loop = task.evaluate(same, [item], repeat=0, seed=0)[0]
+    assert not loop.passed and "the same answer 3 times in a row" in str(loop.extra["checker"])
+    assert len(same.prompts) == task.repeat_stop == 3
 
 
 def _samples(cats: dict[str, list[float]]) -> list[SampleRow]:
