@@ -106,3 +106,18 @@ def test_threads_are_set_through_the_runtime(tiny_llama_dir) -> None:  # type: i
         c = HFCandidate(tiny_llama_dir, dtype="fp32", threads=1)
         assert runtime.threads() == 1 and torch.get_num_threads() == 1
         c.close()
+
+
+def test_kv_buffer_grows_and_drops_rows_and_columns() -> None:
+    from specboard.harness.candidates.hf.kvcache import GROW, batched_cache
+
+    k = torch.arange(2 * 1 * 4 * 2, dtype=torch.float32).view(2, 1, 4, 2)
+    cache = batched_cache([(k.clone(), k.clone())], end=3)
+    layer = cache.layers[0]
+    new = torch.ones(2, 1, 3, 2)
+    keys, _ = layer.update(new, new)  # 3 + 3 > capacity 4: the buffer grows
+    assert keys.shape == (2, 1, 6, 2) and layer.buf_k.shape[2] >= 3 + GROW
+    assert torch.equal(keys[:, :, :3], k[:, :, :3]) and torch.equal(keys[:, :, 3:], new)
+    layer.select(torch.tensor([1]), drop=2)
+    assert layer.keys.shape == (1, 1, 4, 2) and torch.equal(layer.keys[0, :, 0], k[1, :, 2])
+    assert cache.get_seq_length() == 4
