@@ -241,3 +241,24 @@ def embed(emb, d, tok, a_emb, bq, ns, pert, x):  # type: ignore[no-untyped-def]
                         term = (al * np.int32(np.int8(bq[o + t]))) >> ns
                         v += term if p % 2 == 0 else -term
                     x[o + t] = np.int8(min(np.int32(127), max(np.int32(-127), v)))
+
+
+@njit(cache=True, boundscheck=False, inline="always")
+def zero_lane(ws8, h_off, hu_off, p, d):  # type: ignore[no-untyped-def]
+    """Member ``p``'s state to 0 (and its GEMM copy to 128) in both packed buffers."""
+    c, lane = p // 16, p % 16
+    for j4 in range(d // 4):
+        for t in range(4):
+            q = c * (d // 4) * 64 + j4 * 64 + lane * 4 + t
+            ws8[h_off + q] = 0
+            ws8[hu_off + q] = 128
+
+
+@njit(cache=True, boundscheck=False)
+def unpack_logits(lg, out, p0, cnt):  # type: ignore[no-untyped-def]
+    """Packed logits of the group's first ``cnt`` members → rows ``p0 ..`` of ``out``."""
+    v = out.shape[1]
+    for p in range(cnt):
+        c, lane = p // 16, p % 16
+        for j in range(v):
+            out[p0 + p, j] = np.int8(lg[c * (v // 4) * 64 + (j // 4) * 64 + lane * 4 + j % 4])

@@ -117,6 +117,43 @@ def _pack4(builder, qs):  # type: ignore[no-untyped-def]
     return d
 
 
+def _accumulate(builder, intp, xbase, wbase, n, n4, mblock):  # type: ignore[no-untyped-def]
+    """The main loop: ``ROWS × mblock`` zmm accumulators of ``Σ (x + 128) · w``."""
+    fn = _dpbusd(builder)
+    zero = ir.Constant(v16, [0] * LANES)
+    accs = [cgutils.alloca_once_value(builder, zero) for _ in range(ROWS * mblock)]
+    for acc in accs:
+        builder.store(zero, acc)
+    blk = builder.mul(n4, ir.Constant(intp, 64))
+    with cgutils.for_range(builder, n4) as loop:
+        j4 = loop.index
+        xvs = [_vec_at(builder, builder.gep(xbase, [builder.add(
+            builder.mul(blk, ir.Constant(intp, c)), builder.mul(j4, ir.Constant(intp, 64)))]))
+            for c in range(mblock)]
+        jb = builder.mul(j4, ir.Constant(intp, 4))
+        for r in range(ROWS):
+            wp = builder.gep(wbase, [builder.add(builder.mul(n, ir.Constant(intp, r)), jb)])
+            wv = _splat(builder, builder.load(builder.bitcast(wp, i32.as_pointer()), align=1), v16)
+            for c in range(mblock):
+                acc = accs[r * mblock + c]
+                builder.store(builder.call(fn, [builder.load(acc), xvs[c], wv]), acc)
+    return accs
+
+
+def _as_i32(builder, v):  # type: ignore[no-untyped-def]
+    return builder.trunc(v, i32) if v.type != i32 else v
+
+
+def _store_raw(builder, intp, accs, rsv, obase, ooff, ostride, mblock):  # type: ignore[no-untyped-def]
+    """The vote's epilogue: exact int32 ``x · wᵀ`` rows to ``out[ooff + r·ostride + 16c]``."""
+    for c in range(mblock):
+        for r in range(ROWS):
+            v = builder.sub(builder.load(accs[r * mblock + c]), rsv[r])
+            off = builder.add(ooff, builder.add(builder.mul(ostride, ir.Constant(intp, r)),
+                                                ir.Constant(intp, LANES * c)))
+            builder.store(v, builder.bitcast(builder.gep(obase, [off]), v16.as_pointer()), align=4)
+
+
 def make_tile(mblock: int, pert: bool, wide: bool, rowmajor: bool, raw: bool = False):  # type: ignore[no-untyped-def]
     """A tile intrinsic (see the module docstring) for ``mblock`` 16-member blocks.
 
@@ -135,49 +172,25 @@ def make_tile(mblock: int, pert: bool, wide: bool, rowmajor: bool, raw: bool = F
              astride_v, out_v, ooff_v, ostride_v, cnt_v, p0_v, ns_v, shift_v, xor_v) = args
             aty = signature.args
             intp = context.get_value_type(types.intp)
-            fn = _dpbusd(builder)
-            xbase = builder.gep(_data(context, builder, aty[0], xq_v), [xoff_v])
-            wbase = builder.gep(_data(context, builder, aty[2], w_v), [woff_v])
-            zero = ir.Constant(v16, [0] * LANES)
-            accs = [cgutils.alloca_once_value(builder, zero) for _ in range(ROWS * mblock)]
-            for acc in accs:
-                builder.store(zero, acc)
-            blk = builder.mul(n4_v, ir.Constant(intp, 64))
-            with cgutils.for_range(builder, n4_v) as loop:
-                j4 = loop.index
-                xvs = [_vec_at(builder, builder.gep(xbase, [builder.add(
-                    builder.mul(blk, ir.Constant(intp, c)), builder.mul(j4, ir.Constant(intp, 64)))]))
-                    for c in range(mblock)]
-                jb = builder.mul(j4, ir.Constant(intp, 4))
-                for r in range(ROWS):
-                    wp = builder.gep(wbase, [builder.add(builder.mul(n_v, ir.Constant(intp, r)), jb)])
-                    d = builder.load(builder.bitcast(wp, i32.as_pointer()), align=1)
-                    wv = _splat(builder, d, v16)
-                    for c in range(mblock):
-                        acc = accs[r * mblock + c]
-                        builder.store(builder.call(fn, [builder.load(acc), xvs[c], wv]), acc)
+            accs = _accumulate(builder, intp,
+                               builder.gep(_data(context, builder, aty[0], xq_v), [xoff_v]),
+                               builder.gep(_data(context, builder, aty[2], w_v), [woff_v]),
+                               n_v, n4_v, mblock)
             rsbase = builder.gep(_data(context, builder, aty[6], rs_v), [rsoff_v])
             rsv = [builder.mul(_splat(builder, builder.load(builder.gep(
                 rsbase, [ir.Constant(intp, r)])), v16), ir.Constant(v16, [128] * LANES))
                 for r in range(ROWS)]
-            ns32 = builder.trunc(ns_v, i32) if ns_v.type != i32 else ns_v
-            sh32 = builder.trunc(shift_v, i32) if shift_v.type != i32 else shift_v
-            ns_e = builder.sext(ns32, i64) if wide else ns32
-            xorv = _splat(builder, builder.trunc(xor_v, i32) if xor_v.type != i32 else xor_v, v16)
-            xbbase = builder.gep(_data(context, builder, aty[8], xb_v), [xboff_v])
-            abase = builder.gep(_data(context, builder, aty[10], aq_v), [aoff_v])
             obase = _data(context, builder, aty[13], out_v)
-            xbty = ir.VectorType(i64 if wide else i32, LANES)
             if raw:
-                for c in range(mblock):
-                    for r in range(ROWS):
-                        v = builder.sub(builder.load(accs[r * mblock + c]), rsv[r])
-                        off = builder.add(ooff_v, builder.add(builder.mul(
-                            ostride_v, ir.Constant(intp, r)), ir.Constant(intp, LANES * c)))
-                        dst = builder.bitcast(builder.gep(obase, [off]), v16.as_pointer())
-                        builder.store(v, dst, align=4)
+                _store_raw(builder, intp, accs, rsv, obase, ooff_v, ostride_v, mblock)
                 _vzeroupper(builder)
                 return context.get_dummy_value()
+            sh32 = _as_i32(builder, shift_v)
+            ns_e = builder.sext(_as_i32(builder, ns_v), i64) if wide else _as_i32(builder, ns_v)
+            xorv = _splat(builder, _as_i32(builder, xor_v), v16)
+            xbbase = builder.gep(_data(context, builder, aty[8], xb_v), [xboff_v])
+            abase = builder.gep(_data(context, builder, aty[10], aq_v), [aoff_v])
+            xbty = ir.VectorType(i64 if wide else i32, LANES)
             for c in range(mblock):
                 xbv = a64 = None
                 if pert:
@@ -192,17 +205,21 @@ def make_tile(mblock: int, pert: bool, wide: bool, rowmajor: bool, raw: bool = F
                 if rowmajor:
                     _store_rows(builder, intp, obase, d0, d1, ooff_v, ostride_v, p0_v, cnt_v, c)
                 else:
-                    dst = builder.gep(obase, [builder.add(ooff_v, builder.mul(
-                        ostride_v, ir.Constant(intp, c)))])
-                    builder.store(d0, builder.bitcast(dst, v16.as_pointer()), align=4)
-                    dst = builder.gep(dst, [ir.Constant(intp, 64)])
-                    builder.store(d1, builder.bitcast(dst, v16.as_pointer()), align=4)
+                    _store_packed(builder, intp, obase, d0, d1, ooff_v, ostride_v, c)
             _vzeroupper(builder)
             return context.get_dummy_value()
 
         return sig, codegen
 
     return tile
+
+
+def _store_packed(builder, intp, obase, d0, d1, ooff, ostride, c):  # type: ignore[no-untyped-def]
+    """Block ``c``'s two dword vectors (rows i0..i0+3, i0+4..i0+7) into the packed layout."""
+    dst = builder.gep(obase, [builder.add(ooff, builder.mul(ostride, ir.Constant(intp, c)))])
+    builder.store(d0, builder.bitcast(dst, v16.as_pointer()), align=4)
+    dst = builder.gep(dst, [ir.Constant(intp, 64)])
+    builder.store(d1, builder.bitcast(dst, v16.as_pointer()), align=4)
 
 
 def _store_rows(builder, intp, obase, d0, d1, ooff, ostride, p0, cnt, c):  # type: ignore[no-untyped-def]

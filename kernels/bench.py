@@ -122,51 +122,12 @@ def peak_gops(threads: int, clock: str = "cpu", iters: int = 2_000_000) -> float
     return threads * iters * 2048 / max(t, 1e-9) / 1e9
 
 
-def run(args: argparse.Namespace) -> ExitCode:
-    """Measure and print; returns USAGE_ERROR on bad options, PASS otherwise."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from specboard.harness.runner.environment import cpu_name, default_threads, load_average
-
-    try:
-        pops, widths = _ints(args.populations), _ints(args.widths)
-        if args.step_population % 2 or any(p % 2 for p in pops) or args.repeats < 1:
-            raise ValueError("populations must be even (antithetic pairs) and --repeats >= 1")
-    except ValueError as exc:
-        print(f"specboard bench kernels: {exc}")
-        return ExitCode.USAGE_ERROR
-    threads = args.threads or default_threads()
-
-    import numba
+def _gemm_table(args: argparse.Namespace, timed: Callable[..., float], peak: float | None,
+                vnni_on: bool, pops: list[int], widths: list[int], results: dict[str, Any]) -> None:
+    """The GEMM rows: ours with and without the rank-1 term, the fallback, ``torch._int_mm``."""
     import numpy as np
     import torch
-    from specboard.harness import runtime
-    from specboard.kernels import _vnni, cpu, ops
-    from specboard.kernels.recurrent import GRUStack
-
-    runtime.set_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    ops.use("cpu")
-    nthreads = numba.get_num_threads()
-
-    def timed(fn: Callable[[], Any], repeats: int, min_time: float) -> float:
-        t = _median_time(fn, repeats, min_time, args.clock)
-        return t / nthreads if args.clock == "cpu" else t
-
-    vnni_on, why = cpu.vnni_status()
-    print(f"cpu: {cpu_name()} | threads: numba {numba.get_num_threads()}, torch "
-          f"{torch.get_num_threads()} | load average: {load_average()} | VNNI path: "
-          f"{'on' if vnni_on else 'off'} ({why})")
-    results: dict[str, Any] = {"threads": nthreads, "clock": args.clock, "vnni": vnni_on,
-                               "load_average_start": load_average(), "gemm": [], "step": None}
-    peak = None
-    if vnni_on:
-        iters = 200_000
-        t = timed(lambda: _vnni.peak_parallel(nthreads, iters), args.repeats, args.min_time)
-        peak = numba.get_num_threads() * iters * 2048 / t / 1e9
-        print(f"VNNI peak (register-only vpdpbusd loop, {numba.get_num_threads()} threads): "
-              f"{peak:.0f} GOPS")
-    else:
-        print("VNNI peak: not measured (no VNNI path); ratios to peak omitted")
-    results["peak_gops"] = peak
+    from specboard.kernels import cpu
 
     rng = np.random.default_rng(0)
     hdr = (f"{'P':>5} {'n=m':>5} | {'ours+pert':>9} {'ours':>7} {'fallback':>8} {'torch':>7} "
@@ -209,19 +170,75 @@ def run(args: argparse.Namespace) -> ExitCode:
                   f"{ratio(g['fallback'], peak):>7} {ratio(g['torch'], peak):>8} "
                   f"{ratio(g['pert'], g['torch']):>10}")
 
+
+
+def _gru_step(args: argparse.Namespace, peak: float | None, timed: Callable[..., float]
+              ) -> dict[str, Any]:
+    """Population-tokens/s of the ops-composed perturbed GRU step (``kernels.recurrent``)."""
+    import numpy as np
+    from specboard.kernels.recurrent import GRUStack
+
+    rng = np.random.default_rng(0)
     stack = GRUStack(layers=args.layers, d=args.width, population=args.step_population)
     x0 = rng.integers(-127, 128, size=(args.step_population, args.width)).astype(np.int8)
     hs = [np.zeros((args.step_population, args.width), np.int8) for _ in range(args.layers)]
     t_step = timed(lambda: stack.step(x0, hs), args.repeats, args.min_time)
     tok_s = args.step_population / t_step
-    macs = args.layers * 4 * args.width * args.width * args.step_population
-    results["step"] = {"layers": args.layers, "width": args.width,
-                       "population": args.step_population, "pop_tokens_per_s": tok_s,
-                       "gops": 2 * macs / t_step / 1e9}
+    gops = 2 * args.layers * 4 * args.width * args.width * args.step_population / t_step / 1e9
     print(f"perturbed recurrent step ({args.layers} GRU layers x {args.width}, population "
           f"{args.step_population}, 4 perturbed matmuls + LN + gates per layer): "
-          f"{tok_s:,.0f} population-tokens/s ({2 * macs / t_step / 1e9:.0f} GOPS"
-          f"{f', {2 * macs / t_step / 1e9 / peak:.2f} of peak' if peak else ''})")
+          f"{tok_s:,.0f} population-tokens/s ({gops:.0f} GOPS"
+          f"{f', {gops / peak:.2f} of peak' if peak else ''})")
+    return {"layers": args.layers, "width": args.width, "population": args.step_population,
+            "pop_tokens_per_s": tok_s, "gops": gops}
+
+
+def run(args: argparse.Namespace) -> ExitCode:
+    """Measure and print; returns USAGE_ERROR on bad options, PASS otherwise."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from specboard.harness.runner.environment import cpu_name, default_threads, load_average
+
+    try:
+        pops, widths = _ints(args.populations), _ints(args.widths)
+        if args.step_population % 2 or any(p % 2 for p in pops) or args.repeats < 1:
+            raise ValueError("populations must be even (antithetic pairs) and --repeats >= 1")
+    except ValueError as exc:
+        print(f"specboard bench kernels: {exc}")
+        return ExitCode.USAGE_ERROR
+    threads = args.threads or default_threads()
+
+    import numba
+    import torch
+    from specboard.harness import runtime
+    from specboard.kernels import _vnni, cpu, ops
+
+    runtime.set_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    ops.use("cpu")
+    nthreads = numba.get_num_threads()
+
+    def timed(fn: Callable[[], Any], repeats: int, min_time: float) -> float:
+        t = _median_time(fn, repeats, min_time, args.clock)
+        return t / nthreads if args.clock == "cpu" else t
+
+    vnni_on, why = cpu.vnni_status()
+    print(f"cpu: {cpu_name()} | threads: numba {numba.get_num_threads()}, torch "
+          f"{torch.get_num_threads()} | load average: {load_average()} | VNNI path: "
+          f"{'on' if vnni_on else 'off'} ({why})")
+    results: dict[str, Any] = {"threads": nthreads, "clock": args.clock, "vnni": vnni_on,
+                               "load_average_start": load_average(), "gemm": [], "step": None}
+    peak = None
+    if vnni_on:
+        iters = 200_000
+        t = timed(lambda: _vnni.peak_parallel(nthreads, iters), args.repeats, args.min_time)
+        peak = numba.get_num_threads() * iters * 2048 / t / 1e9
+        print(f"VNNI peak (register-only vpdpbusd loop, {numba.get_num_threads()} threads): "
+              f"{peak:.0f} GOPS")
+    else:
+        print("VNNI peak: not measured (no VNNI path); ratios to peak omitted")
+    results["peak_gops"] = peak
+
+    _gemm_table(args, timed, peak, vnni_on, pops, widths, results)
+    results["step"] = _gru_step(args, peak, timed)
     if vnni_on and peak:
         results["fused"] = _fused_step(args, peak, lambda fn: timed(fn, args.repeats, 0.0))
     results["load_average_end"] = load_average()

@@ -7,21 +7,23 @@ members over T tokens and returns each member's Σ_t integer log2-likelihood of 
 ``trainers/eggroll/model.py``'s ``EggModel.forward`` followed by ``ops.log2_softmax_score``
 (tested), but:
 
-- one ``prange`` over 32-member groups (16 antithetic pairs) for the whole step: a thread
-  keeps its group's activations in its own cache for all T tokens and all layers, members
+- one ``prange`` over 32-member groups (16 antithetic pairs) for the whole step: members
   never wait for each other, and there is one thread hand-off per step instead of ~10 per
   token and layer;
+- within a group, tokens go in chunks of ``Plan.chunk``: each layer runs its input-side
+  products (``Wf x``, ``Wh x``, the MLP, the head) for the whole chunk tile by tile, so an
+  8-row weight tile stays in L1 across the chunk's tokens, and only ``Uf h`` / ``Uh g`` run
+  token by token (the recurrence); the order of operations per member is the model's;
 - the noise of the group's pairs is generated inside the step from the counters
   (``_eggops.noise_mat``/``noise_vec``) into a per-thread workspace, never materialised for
   the population nor tiled over T;
 - every matrix product is a ``_tile`` VNNI tile whose epilogue adds the rank-1 term,
-  requantises and writes the next GEMM's packed input directly (no packing passes);
+  requantises and writes the next GEMM's packed input directly (no packing passes); the
+  member projections ``x · b`` are ``_tile.project16`` (``vpdpbusd`` per 64 bytes);
 - no allocations per step: the workspace belongs to the ``Plan`` and is reused.
 
-Token-major order (every layer for token t, then t + 1) equals the model's layer-major order
-because members are independent and a layer at step t only reads its own state and the
-layer below at step t. Per-phase CPU cycles (``rdtsc``, per thread) are accumulated into
-``prof`` when asked (``PHASES`` names them).
+Per-phase CPU cycles (``rdtsc``, per thread; a descheduled thread's wait is charged to the
+phase it was in) are accumulated into ``prof`` when asked (``PHASES`` names them).
 
 Not handled (``Plan.supported`` says why, and the model falls back to its ``ops`` path):
 CPUs without the VNNI path, ``d_model % 8 != 0``, or noise/width combinations whose rank-1
@@ -276,7 +278,7 @@ def _layer(li, t0, tc, tok, flat, rs, ptab, shifts, d, hid, pert, ns, ws8, ws16,
     for tt in range(tc):
         for p in range(GROUP):
             if tok[tt * GROUP + p] == 0:  # a document starts: this layer's state resets
-                _zero_lane(ws8, hl, hu, p, d)
+                E.zero_lane(ws8, hl, hu, p, d)
         t1 = _lin(b + 2, hu, lay[UF], 1, 0, ws8, flat, rs, ptab, shifts, pert, ns, xb)
         tm = _tick2(prof, tid, 5, tm, t1, on)
         E.gru_gate(ws8[lay[XF] + tt * sz:], ws8[lay[UF]:], ws16[ptab[b + 3, 4]:],
@@ -343,29 +345,10 @@ def _group(g, seq, tlen, scoring, states, flat, rs, ptab, shifts, keys, kbase, c
                 E.score(lg, 256, tok[tt * GROUP:], exp2, frac, ws8[lay[T32]:].view(np.int32),
                         scores[p0:], cnt)
             if want_logits:
-                _unpack_logits(lg, logits[t0 + tt], p0, cnt)
+                E.unpack_logits(lg, logits[t0 + tt], p0, cnt)
         tm = _tick(prof, tid, 10, tm, on)
     _states(states, p0, cnt, d, ws8, lay, layers, True)
     _tick(prof, tid, 11, tm, on)
-
-
-@njit(cache=True, boundscheck=False, inline="always")
-def _zero_lane(ws8, h_off, hu_off, p, d):  # type: ignore[no-untyped-def]
-    c, lane = p // 16, p % 16
-    for j4 in range(d // 4):
-        for t in range(4):
-            q = c * (d // 4) * 64 + j4 * 64 + lane * 4 + t
-            ws8[h_off + q] = 0
-            ws8[hu_off + q] = 128
-
-
-@njit(cache=True, boundscheck=False)
-def _unpack_logits(lg, out, p0, cnt):  # type: ignore[no-untyped-def]
-    v = out.shape[1]
-    for p in range(cnt):
-        c, lane = p // 16, p % 16
-        for j in range(v):
-            out[p0 + p, j] = np.int8(lg[c * (v // 4) * 64 + (j // 4) * 64 + lane * 4 + j % 4])
 
 
 @njit(cache=True, parallel=True)
