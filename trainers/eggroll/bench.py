@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import tempfile
 import time
@@ -121,6 +122,11 @@ def _summary(case: _Case, rows: list[dict[str, float]]) -> dict[str, Any]:
                            "population": case.pop, "seq_len": case.t_len, "ops_per_token": opt}
     for key in rows[0]:
         out[key] = _med(rows, key)
+    if math.isnan(out["peak_gops"]):  # no VNNI path: no peak, no limit, no ratios to them
+        out.update(peak_gops=None, limit=None, trainer_over_limit=None, forward_over_limit=None,
+                   trainer_over_forward=statistics.median(r["trainer_cpu"] / r["forward_cpu"]
+                                                          for r in rows))
+        return out
     out["limit"] = out["peak_gops"] * 1e9 / opt
     out["trainer_over_forward"] = statistics.median(r["trainer_cpu"] / r["forward_cpu"] for r in rows)
     out["trainer_over_limit"] = statistics.median(r["trainer_cpu"] * opt / (r["peak_gops"] * 1e9)
@@ -142,6 +148,9 @@ def _print_summary(s: dict[str, Any], rounds: int) -> None:
     print(f"  trainer (whole step)  {s['trainer_cpu']:>10,.0f} | {s['trainer_wall']:>10,.0f}")
     print(f"  forward kernel alone  {s['forward_cpu']:>10,.0f} | {s['forward_wall']:>10,.0f}"
           f"   trainer/forward {s['trainer_over_forward']:.2f}")
+    if s["limit"] is None:
+        print("  VNNI-peak limit       not measured (no VNNI path)")
+        return
     print(f"  VNNI-peak limit       {s['limit']:>10,.0f}   (peak {s['peak_gops']:.0f} GOPS)"
           f"   trainer/limit {s['trainer_over_limit']:.2f}, forward/limit "
           f"{s['forward_over_limit']:.2f}")
@@ -213,6 +222,15 @@ def run(args: argparse.Namespace) -> ExitCode:
         print(f"specboard: unknown bench config(s) {unknown} (known: {', '.join(CONFIGS)}) "
               "or --rounds < 1")
         return ExitCode.USAGE_ERROR
+    from specboard.kernels import cpu
+
+    vnni_on, why = cpu.vnni_status()
+    if not vnni_on:  # the peak loop is the VNNI instruction itself: never compile it here
+        print(f"no VNNI path ({why}): the peak and the limit are not measured")
+
+    def peak_fn() -> float:
+        return kbench.peak_gops(threads, "cpu") if vnni_on else float("nan")
+
     corpus = Corpus.threejs()
     load0 = load_average()
     print(f"eggroll bench: kernels {ops.backend()}, threads {threads}, optimizer {args.optimizer}, "
@@ -223,8 +241,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             case = _Case(name, threads, args.optimizer, not args.no_gru_step, corpus, Path(tmp))
-            rows = [case.round(threads, lambda: kbench.peak_gops(threads, "cpu"))
-                    for _ in range(args.rounds)]
+            rows = [case.round(threads, peak_fn) for _ in range(args.rounds)]
             summary = _summary(case, rows)
             _print_summary(summary, args.rounds)
             summary["profile_s_per_step"] = prof = profile(case)
