@@ -9,7 +9,13 @@ from specboard.harness import runtime
 from specboard.kernels import _eggops, egg, ops
 from specboard.kernels import reference as R
 from specboard.trainers.eggroll.config import EggConfig
-from specboard.trainers.eggroll.model import EggModel, init_params, make_noise, param_specs, shift_for
+from specboard.trainers.eggroll.model import (
+    EggModel,
+    init_params,
+    make_noise,
+    param_specs,
+    shift_for,
+)
 
 WHY = egg.supported(16, 31, 4)
 pytestmark = pytest.mark.skipif(WHY is not None, reason=f"fused kernel unavailable: {WHY}")
@@ -104,7 +110,7 @@ def test_results_do_not_depend_on_thread_count() -> None:
 
 
 def test_profile_counts_cycles_per_phase() -> None:
-    cfg, _, seq, states, plan, flat, rs, shifts = _setup(32, 1, 32, 4)
+    _, _, seq, states, plan, flat, rs, shifts = _setup(32, 1, 32, 4)
     prof = np.zeros((numba.config.NUMBA_NUM_THREADS, len(egg.PHASES)), np.int64)
     egg.forward(plan, flat, rs, seq, states.copy(), shifts=shifts, prof=prof,
                 keys=egg.noise_keys(0, 0, len(plan.names)))
