@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from specboard.harness.errors import ExitCode, UsageError
 from specboard.trainers.config import ConfigError
+from specboard.trainers.eggroll.config import PRESETS
 
 if TYPE_CHECKING:
     from specboard.trainers.eggroll.config import EggConfig
@@ -32,7 +33,7 @@ Hook = Callable[[Path, Any], None]
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default=None,
-                   help="tiny | small | 128x2 | 256x6 | 512x4 (default: small, or the checkpoint's on --resume)")
+                   help=f"{' | '.join(PRESETS)} (default: small, or the checkpoint's on --resume)")
     p.add_argument("--config", default=None, metavar="FILE", help="TOML/JSON file of config overrides")
     p.add_argument("--out", default=None, metavar="DIR", help="run directory (default runs/eggroll-PRESET)")
     p.add_argument("--resume", default=None, metavar="latest|best|PATH", help="continue from a checkpoint")
