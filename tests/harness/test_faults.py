@@ -388,6 +388,26 @@ def test_unexpected_exception_is_internal_error(good: Path, capsys: pytest.Captu
 
 
 # -- kill -9 and resume: every readable row survives, the rerun completes it --------------------
+_HANG_AFTER_FIVE = """
+import sys, threading
+from specboard.harness.cli import main
+from specboard.suites.bfcl.task import BfclTask
+
+real, seen = BfclTask.score_output, []
+
+
+def score_then_hang(self, item, output, *, repeat=0):
+    seen.append(item.id)
+    if len(seen) > 5:
+        threading.Event().wait()
+    return real(self, item, output, repeat=repeat)
+
+
+BfclTask.score_output = score_then_hang
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def test_score_killed_then_resumed(tmp_path: Path) -> None:
     _bfcl_or_skip()
     from specboard.suites import bfcl
@@ -396,8 +416,13 @@ def test_score_killed_then_resumed(tmp_path: Path) -> None:
     inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     inp.write_text("".join(json.dumps({"task": "bfcl/irrelevance", "item_id": i, "output": "No."}) + "\n"
                            for i in items))
-    cmd = [*SPECBOARD, "score", "bfcl", str(inp), "-o", str(out), "--name", "api:killed"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    args = ["score", "bfcl", str(inp), "-o", str(out), "--name", "api:killed"]
+    cmd = [*SPECBOARD, *args]
+    # The first run's scorer hangs after five items, so the kill lands mid-run however fast
+    # the machine is (a race against a quick scorer once let all 120 finish first).
+    hang = tmp_path / "hang_after_five.py"
+    hang.write_text(_HANG_AFTER_FIVE)
+    proc = subprocess.Popen([sys.executable, str(hang), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and (not out.exists() or out.read_text().count('"kind":"sample"') < 5):
         time.sleep(0.05)
