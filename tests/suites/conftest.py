@@ -22,3 +22,13 @@ def sandboxed(task: T) -> T:
         pytest.skip(str(exc))
     task.limits = FAST  # type: ignore[attr-defined]
     return task
+
+
+def call_text(ground_truth: list[dict]) -> str:
+    """A Python call list that satisfies bfcl's possible answers (first option of each)."""
+    calls = []
+    for call in ground_truth:
+        for name, params in call.items():
+            args = ", ".join(f"{k}={v[0]!r}" for k, v in params.items() if v and v[0] != "")
+            calls.append(f"{name}({args})")
+    return "[" + ", ".join(calls) + "]"

@@ -16,6 +16,8 @@ from specboard.harness.runner import evaluate
 from specboard.harness.runner.tasks import Item
 from specboard.suites import bfcl, load_suite
 
+from tests.suites.conftest import call_text
+
 pytest_plugins = ["pytester"]
 
 try:
@@ -50,16 +52,6 @@ def few(task: bfcl.BfclTask) -> bfcl.BfclTask:
     items = {it.id: it for it in bfcl.BfclTask.items(task)}
     task.items = lambda: [items[i] for i in SAMPLE_IDS[task.category]]  # type: ignore[method-assign]
     return task
-
-
-def call_text(ground_truth: list[dict]) -> str:
-    """A Python call list that satisfies bfcl's possible answers (first option of each)."""
-    calls = []
-    for call in ground_truth:
-        for name, params in call.items():
-            args = ", ".join(f"{k}={v[0]!r}" for k, v in params.items() if v and v[0] != "")
-            calls.append(f"{name}({args})")
-    return "[" + ", ".join(calls) + "]"
 
 
 def score(task: bfcl.BfclTask, item: Item, text: str):  # type: ignore[no-untyped-def]

@@ -19,6 +19,8 @@ from specboard.suites import bfcl
 from specboard.suites.bfcl import grammar
 from specboard.suites.bfcl.loader import answers, entries
 
+from tests.suites.conftest import call_text
+
 try:
     artifact_dir("bfcl-eval")
 except Exception as exc:  # pragma: no cover - depends on the machine's cache
@@ -51,15 +53,6 @@ def accepts(tok, lark: str, text: str) -> bool:  # type: ignore[no-untyped-def]
     return m.try_consume_tokens(ids) == len(ids) and m.is_stopped()
 
 
-def reference_call(ground_truth: list[dict]) -> str:
-    calls = []
-    for call in ground_truth:
-        for name, params in call.items():
-            args = ", ".join(f"{k}={v[0]!r}" for k, v in params.items() if v and v[0] != "")
-            calls.append(f"{name}({args})")
-    return "[" + ", ".join(calls) + "]"
-
-
 def test_every_item_compiles_and_can_abstain(tok) -> None:  # type: ignore[no-untyped-def]
     for cat in SINGLE_TURN:
         for e in list(entries(cat, True).values())[:12]:
@@ -70,7 +63,7 @@ def test_reference_answers_are_admitted(tok) -> None:  # type: ignore[no-untyped
     for cat in ("simple_python", "parallel", "live_simple", "simple_java"):
         truth = answers(cat)
         items = list(entries(cat, True).values())[:20]
-        ok = sum(accepts(tok, grammar.call_grammar(e["function"]), reference_call(truth[e["id"]])) for e in items)
+        ok = sum(accepts(tok, grammar.call_grammar(e["function"]), call_text(truth[e["id"]])) for e in items)
         assert ok >= 19, (cat, ok)
 
 
