@@ -303,7 +303,18 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_sep("=", "specboard")
         terminalreporter.write_line(report["summary"])
     if state.exit_code is not None:
-        terminalreporter.write_line(f"specboard exit status: {int(state.exit_code)} ({state.exit_code.name})")
+        terminalreporter.write_line(f"specboard exit status: {_status_words(state)}")
+
+
+def _status_words(state: State) -> str:
+    """The exit code and what it means; a 0 that holds an INCONCLUSIVE verdict says so (the
+    code is PASS's, the verdict is not)."""
+    code = state.exit_code
+    assert code is not None
+    undecided = [r for r in state.reports.values() if r.get("overall") == "INCONCLUSIVE"]
+    if code == ExitCode.PASS and undecided:
+        return "0 (INCONCLUSIVE: reported, not failing; --inconclusive=fail exits 6)"
+    return f"{int(code)} ({code.name})"
 
 
 __all__ = ["DEFAULT_BUDGET", "DEFAULT_CANDIDATE", "Case", "CaseParam", "SpecboardError", "State", "candidate_slug"]

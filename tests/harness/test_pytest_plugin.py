@@ -112,7 +112,7 @@ def test_update_then_pass_then_fail_with_flip_report(project: pytest.Pytester, t
 
     res = project.runpytest("-k", "task", perfect(project), "--margin=0.5")
     assert res.ret == 0, res.stdout.str()
-    res.stdout.fnmatch_lines(["*specboard gate fake*PASS*", "*fake/average | PASS*"])
+    res.stdout.fnmatch_lines(["*specboard gate fake*PASS*", "*fake/average | PASS*", "specboard exit status: 0 (PASS)"])
     vs = verdicts(project.path / "results" / "fake.jsonl")
     by_task = {v.task: v for v in vs}
     assert by_task["fake/average"].verdict == "PASS" and by_task["__overall__"].verdict == "PASS"
@@ -144,10 +144,11 @@ def test_inconclusive_pass_or_fail_and_missing_baseline(project: pytest.Pytester
     # 20 identical answers cannot show "not worse by more than 1 point"
     res = project.runpytest("-k", "task", perfect(project), "--margin=0.01")
     assert res.ret == 0
-    res.stdout.fnmatch_lines(["*stopped: exhausted*", "*3 skipped*"])
+    res.stdout.fnmatch_lines(["*stopped: exhausted*", "specboard exit status: 0 (INCONCLUSIVE: reported, not failing;*",
+                              "*3 skipped*"])
     res = project.runpytest("-k", "task", perfect(project), "--margin=0.01", "--inconclusive=fail")
     assert res.ret == 6, res.stdout.str()
-    res.stdout.fnmatch_lines(["*INCONCLUSIVE*"])
+    res.stdout.fnmatch_lines(["*INCONCLUSIVE*", "specboard exit status: 6 (INCONCLUSIVE)"])
 
 
 def test_selection_ids_and_usage_errors(project: pytest.Pytester) -> None:
