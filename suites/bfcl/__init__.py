@@ -55,7 +55,6 @@ category by ``noise.json``). Half of the overall's weight is multi-turn, so a dr
 here (2 cores) and the gate certified 10 points after 48 agreeing draws (341 s); 2 points
 need ~230 draws, about 27 minutes (docs/gate.md)."""
 
-
 __all__ = [
     "ARTIFACT",
     "AST_CATEGORIES",
