@@ -43,7 +43,7 @@ from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
-from specboard.kernels._vnni import LANES, ROWS, _dpbusd, _vec_at, _vzeroupper
+from specboard.kernels._vnni import LANES, ROWS, _dpbusd, _vec_at, _vzeroupper, accumulate
 
 i8 = ir.IntType(8)
 i32 = ir.IntType(32)
@@ -117,29 +117,6 @@ def _pack4(builder, qs):  # type: ignore[no-untyped-def]
     return d
 
 
-def _accumulate(builder, intp, xbase, wbase, n, n4, mblock):  # type: ignore[no-untyped-def]
-    """The main loop: ``ROWS × mblock`` zmm accumulators of ``Σ (x + 128) · w``."""
-    fn = _dpbusd(builder)
-    zero = ir.Constant(v16, [0] * LANES)
-    accs = [cgutils.alloca_once_value(builder, zero) for _ in range(ROWS * mblock)]
-    for acc in accs:
-        builder.store(zero, acc)
-    blk = builder.mul(n4, ir.Constant(intp, 64))
-    with cgutils.for_range(builder, n4) as loop:
-        j4 = loop.index
-        xvs = [_vec_at(builder, builder.gep(xbase, [builder.add(
-            builder.mul(blk, ir.Constant(intp, c)), builder.mul(j4, ir.Constant(intp, 64)))]))
-            for c in range(mblock)]
-        jb = builder.mul(j4, ir.Constant(intp, 4))
-        for r in range(ROWS):
-            wp = builder.gep(wbase, [builder.add(builder.mul(n, ir.Constant(intp, r)), jb)])
-            wv = _splat(builder, builder.load(builder.bitcast(wp, i32.as_pointer()), align=1), v16)
-            for c in range(mblock):
-                acc = accs[r * mblock + c]
-                builder.store(builder.call(fn, [builder.load(acc), xvs[c], wv]), acc)
-    return accs
-
-
 def _as_i32(builder, v):  # type: ignore[no-untyped-def]
     return builder.trunc(v, i32) if v.type != i32 else v
 
@@ -172,10 +149,10 @@ def make_tile(mblock: int, pert: bool, wide: bool, rowmajor: bool, raw: bool = F
              astride_v, out_v, ooff_v, ostride_v, cnt_v, p0_v, ns_v, shift_v, xor_v) = args
             aty = signature.args
             intp = context.get_value_type(types.intp)
-            accs = _accumulate(builder, intp,
+            accs = accumulate(builder, intp,
                                builder.gep(_data(context, builder, aty[0], xq_v), [xoff_v]),
                                builder.gep(_data(context, builder, aty[2], w_v), [woff_v]),
-                               n_v, n4_v, mblock)
+                               n_v, n4_v, ROWS, mblock)
             rsbase = builder.gep(_data(context, builder, aty[6], rs_v), [rsoff_v])
             rsv = [builder.mul(_splat(builder, builder.load(builder.gep(
                 rsbase, [ir.Constant(intp, r)])), v16), ir.Constant(v16, [128] * LANES))

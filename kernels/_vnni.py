@@ -131,6 +131,29 @@ def _bcast_at(builder, byte_ptr):  # type: ignore[no-untyped-def]
     )
 
 
+def accumulate(builder, intp, xbase, wbase, n, n4, rows, mblock):  # type: ignore[no-untyped-def]
+    """The main loop of every tile: ``rows × mblock`` zmm accumulators of ``Σ (x + 128) · w``
+    (x blocks ``64·n4`` bytes apart, w rows ``n`` bytes apart); returns their allocas."""
+    fn = _dpbusd(builder)
+    zero = ir.Constant(v16, [0] * LANES)
+    accs = [cgutils.alloca_once_value(builder, zero) for _ in range(rows * mblock)]
+    for acc in accs:
+        builder.store(zero, acc)
+    blk = builder.mul(n4, ir.Constant(intp, 64))
+    with cgutils.for_range(builder, n4) as loop:
+        j4 = loop.index
+        xvs = [_vec_at(builder, builder.gep(xbase, [builder.add(
+            builder.mul(blk, ir.Constant(intp, c)), builder.mul(j4, ir.Constant(intp, 64)))]))
+            for c in range(mblock)]
+        jb = builder.mul(j4, ir.Constant(intp, 4))
+        for r in range(rows):
+            wv = _bcast_at(builder, builder.gep(wbase, [builder.add(builder.mul(n, ir.Constant(intp, r)), jb)]))
+            for c in range(mblock):
+                acc = accs[r * mblock + c]
+                builder.store(builder.call(fn, [builder.load(acc), xvs[c], wv]), acc)
+    return accs
+
+
 def _make_micro(rows: int, mblock: int):  # type: ignore[no-untyped-def]
     """An intrinsic computing a ``rows`` × ``mblock*16`` accumulator tile (see module doc).
 
@@ -149,7 +172,6 @@ def _make_micro(rows: int, mblock: int):  # type: ignore[no-untyped-def]
         def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
             xq_v, xoff_v, w_v, woff_v, n_v, n4_v, acc_v, p0_v, cnt_v, i0_v, rs_v = args
             xty, _, wty, _, _, _, aty, _, _, _, rty = signature.args
-            fn = _dpbusd(builder)
             intp = context.get_value_type(types.intp)
             xbase = _ptr(context, builder, xty, xq_v, xoff_v)
             wbase = _ptr(context, builder, wty, w_v, woff_v)
@@ -157,25 +179,7 @@ def _make_micro(rows: int, mblock: int):  # type: ignore[no-untyped-def]
             m_v = builder.extract_value(acc_arr.shape, 1)
             abase = builder.gep(acc_arr.data, [builder.add(builder.mul(p0_v, m_v), i0_v)])
             rbase = _ptr(context, builder, rty, rs_v, ir.Constant(intp, 0))
-            zero = ir.Constant(v16, [0] * LANES)
-            accs = [cgutils.alloca_once_value(builder, zero) for _ in range(rows * mblock)]
-            for acc in accs:
-                builder.store(zero, acc)
-            blk_bytes = builder.mul(n4_v, ir.Constant(intp, 64))
-            with cgutils.for_range(builder, n4_v) as loop:
-                j4 = loop.index
-                xvs = []
-                for c in range(mblock):
-                    off = builder.add(builder.mul(blk_bytes, ir.Constant(intp, c)),
-                                      builder.mul(j4, ir.Constant(intp, 64)))
-                    xvs.append(_vec_at(builder, builder.gep(xbase, [off])))
-                j_bytes = builder.mul(j4, ir.Constant(intp, 4))
-                for r in range(rows):
-                    off = builder.add(builder.mul(n_v, ir.Constant(intp, r)), j_bytes)
-                    wv = _bcast_at(builder, builder.gep(wbase, [off]))
-                    for c in range(mblock):
-                        acc = accs[r * mblock + c]
-                        builder.store(builder.call(fn, [builder.load(acc), xvs[c], wv]), acc)
+            accs = accumulate(builder, intp, xbase, wbase, n_v, n4_v, rows, mblock)
             corr = builder.mul(builder.load(builder.bitcast(rbase, vrow.as_pointer()), align=4),
                                ir.Constant(vrow, [128] * rows))
             vals = [[builder.load(accs[r * mblock + c]) for r in range(rows)]
