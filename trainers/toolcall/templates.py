@@ -1,7 +1,8 @@
 """Requests and answers made from function docs by templates.
 
 A request is built from the function's summary turned into an imperative ("Returns the
-norm ..." → "return the norm ..."), wrapped in one of several sentence frames, plus one
+norm ..." → "return the norm ...") or, for a quarter of the functions named by two or more
+words, from those words ("get stock price"), wrapped in one of several sentence frames, plus one
 phrase per chosen argument ("a start of 2", "2 as the start", "start=2", "with the
 strict mode enabled" ...). The answer is the call in BFCL's python syntax with exactly the
 arguments the request mentions: every required parameter, and each optional one with
@@ -27,6 +28,10 @@ from specboard.trainers.toolcall.schema import FunctionDoc
 from specboard.trainers.toolcall.values import WORDS, in_text, literal, sample
 
 P_OPTIONAL = 0.3
+P_NAMED = 0.25
+"""How often a request names the action by the function's name words ("get stock price")
+instead of its summary (recipe 2; version 1 always used the summary, and its specialist
+learnt to call only when the request echoed it)."""
 MAX_ARGS = 5
 
 _FRAMES = (
@@ -120,6 +125,9 @@ def request(doc: FunctionDoc, args: dict[str, Any], r: random.Random) -> str:
     """One request whose only sensible reading is ``doc(**args)``."""
     props = doc["parameters"]["properties"]
     act = action(doc)
+    named = words(doc["name"].rsplit(".", 1)[-1])
+    if len(named.split()) >= 2 and r.random() < P_NAMED:  # not every request echoes the summary
+        act = named
     if not args:
         return r.choice(_FRAMES_NOARG).format(Action=_cap(act), action=act)
     parts = [mention(k, props[k], v, r) for k, v in args.items()]
@@ -131,8 +139,23 @@ def request(doc: FunctionDoc, args: dict[str, Any], r: random.Random) -> str:
 
 
 def parallel_request(doc: FunctionDoc, arg_sets: list[dict[str, Any]], r: random.Random) -> str:
+    """A request for ``doc`` once per argument set. When the sets differ in one value only,
+    half the time the shared arguments are said once and the varying values listed ("... with
+    a base of 2 for the exponents 3, 5 and 8")."""
     props = doc["parameters"]["properties"]
     act = action(doc)
+    varying = [k for k in arg_sets[0] if any(a.get(k) != arg_sets[0][k] for a in arg_sets[1:])]
+    if len(varying) == 1 and not isinstance(arg_sets[0][varying[0]], bool) and r.random() < 0.5:
+        k = varying[0]
+        shared = [mention(p, props[p], v, r) for p, v in arg_sets[0].items() if p != k]
+        values = _join([in_text(a[k], r) for a in arg_sets])
+        noun = words(k)
+        frame = r.choice(("{Action}{shared} for each {noun} in {values}.",
+                          "{Action}{shared}, for the {noun} {values}.",
+                          "For the {noun} {values}: {action}{shared}.",
+                          "Can you {action}{shared} for {values} (the {noun})?"))
+        return frame.format(Action=_cap(act), action=act, noun=noun, values=values,
+                            shared=(" with " + _join(shared)) if shared else "")
     groups = [_join([mention(k, props[k], v, r) for k, v in a.items()]) for a in arg_sets]
     frame = r.choice(("{Action} for {g0}, and also for {rest}.", "{Action} with {g0}; then do the same with {rest}.",
                       "I need two results: {action} with {g0}, and {action} with {rest}.",

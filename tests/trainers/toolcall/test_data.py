@@ -55,6 +55,19 @@ def test_action_turns_summary_into_imperative() -> None:
     assert templates.action(doc) == "compute the median"
 
 
+def test_parallel_requests_name_every_value_and_sometimes_list_them() -> None:
+    doc = {"name": "geo.city_distance", "description": "Computes the distance between two cities.",
+           "parameters": {"type": "dict", "required": ["origin", "dest"],
+                          "properties": {"origin": {"type": "string"}, "dest": {"type": "string"}}}}
+    sets = [{"origin": "Paris", "dest": d} for d in ("Lyon", "Nice", "Brest")]
+    texts = [templates.parallel_request(doc, sets, random.Random(i)) for i in range(40)]
+    assert all(d in t for t in texts for d in ("Lyon", "Nice", "Brest"))
+    listed = [t for t in texts if t.count("Paris") == 1]  # shared value said once
+    assert 0 < len(listed) < len(texts)
+    named = {"city distance" in templates.request(doc, sets[0], random.Random(i)).lower() for i in range(60)}
+    assert named == {True, False}  # some requests name the action by the function's words
+
+
 def _pool() -> list[dict[str, Any]]:
     docs: list[dict[str, Any]] = []
     for m in ("statistics", "textwrap", "os.path", "colorsys", "calendar", "cmath"):
