@@ -42,10 +42,11 @@ from specboard.suites.bfcl.metrics import headline, suite_metrics
 from specboard.suites.bfcl.task import STOP, BfclTask, tasks
 
 SUITE_VERSION = "1"
-GATE_CANDIDATE = "baseline:smollm2-135m?constrained=1"
+GATE_CANDIDATE = "specialist:toolcall-135m?constrained=1"
 """The candidate ``pytest suites -k bfcl`` gates by default, and that ``baselines/bfcl/`` was
-made with: SmolLM2-135M-Instruct with the call grammar (it calls functions; see
-baselines/bfcl/README.md for why this one)."""
+made with: the tool-calling specialist trained here (a committed LoRA adapter on
+SmolLM2-135M-Instruct, ``baselines/specialists/``) with the call grammar. It calls
+functions, makes parallel calls and abstains; see baselines/bfcl/README.md for why this one."""
 GATE_BUDGET = "9m"
 """The sequential gate's default budget: evaluation time, so that the whole
 ``pytest suites -k bfcl`` fits in 10 minutes on 2 cores (model load and start-up included)."""

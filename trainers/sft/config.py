@@ -46,9 +46,10 @@ PRESETS: dict[str, SFTConfig] = {
     "tiny": SFTConfig(seq_len=32, batch_size=2, steps=3, lr=1e-3, warmup_steps=0, save_every=2,
                       log_every=1, max_docs=4, lora_r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]),
     "small": SFTConfig(seq_len=256, batch_size=4, steps=300, lr=5e-4, save_every=50),
-    # The tool-calling specialist (trainers/toolcall/README.md): 100 steps × 2 packed rows of
-    # 1024 tokens (271 examples) took 74 min on 2 threads of the shared 2-core machine.
-    "toolcall": SFTConfig(data="toolcall", seq_len=1024, batch_size=2, steps=100, lr=1.5e-3, warmup_steps=10,
+    # The tool-calling specialist (trainers/toolcall/README.md; committed as
+    # specialist:toolcall-135m): 240 steps × 2 packed rows of 1024 tokens (625 examples of
+    # recipe 2) took 32 min on 2 threads of a quiet 2-core machine.
+    "toolcall": SFTConfig(data="toolcall", seq_len=1024, batch_size=2, steps=240, lr=1.5e-3, warmup_steps=10,
                           save_every=10, eval_every=25, log_every=5, threads=2, lora_r=16, lora_alpha=32,
                           target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
                                           "down_proj"]),
