@@ -9,9 +9,10 @@
    (``--distill``) a distilled student too.
 3. ``evaluate``: what makes sense for each candidate — the specialist, ``baseline:smollm2-135m``
    and the ``ngram:threejs-5`` floor on their domain suite (Three.js, 25 items a task) and on a
-   small general slice (:data:`GENERAL_SLICE`: lm-eval ARC-Easy, first items); BFCL only for
-   candidates that can call functions (:data:`FUNCTION_CALLING`, or ``--function-calling SPEC``;
-   none of the demo's own candidates can).
+   small general slice (:data:`GENERAL_SLICE`: lm-eval ARC-Easy, first items); BFCL
+   (:data:`BFCL_SLICE`) for the committed tool-calling specialist, with SmolLM2-135M as the
+   general model it is compared with (:data:`FUNCTION_CALLING`; add others with
+   ``--function-calling SPEC``).
 4. ``efficiency``: params, bytes, peak RSS and speed of each candidate.
 5. ``gate``: the specialist's Three.js run against SmolLM2-135M's run of this demo (same items,
    so every item pairs; ``specboard compare ... --output``): does the specialist hold up
@@ -46,9 +47,13 @@ DOMAIN_SLICE = ["--limit", "25"]
 """Items per task of the domain evaluation (the same limit the training hook uses)."""
 GENERAL_SLICE = ["--suite", "lm_eval", "--task", "arc_easy", "--limit", "40"]
 """A small general slice every candidate is evaluated on (what a specialist gives up)."""
-FUNCTION_CALLING: tuple[str, ...] = ()
-"""Candidate specs the demo evaluates on BFCL: only models that can call functions. The
-function-calling specialist (being built) goes here, or is passed with ``--function-calling``."""
+FUNCTION_CALLING: tuple[str, ...] = ("specialist:toolcall-135m?constrained=1", BASELINE)
+"""Candidate specs the demo evaluates on BFCL: the tool-calling specialist trained here (its
+adapter is committed, so no training step is needed) and the general model it must beat."""
+BFCL_SLICE = ["--task", "bfcl/simple_python", "--task", "bfcl/multiple", "--task", "bfcl/live_simple",
+              "--task", "bfcl/irrelevance", "--limit", "25"]
+"""The four categories ``baselines/README.md`` compares on full pools, first 25 items each
+(multi-turn conversations cost ~15 s an item and are left to the gate)."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -140,7 +145,7 @@ class Demo:
             self.step(f"eval-general-{short}", ["eval", *GENERAL_SLICE, "--candidate", spec,
                                                 "--results", str(self.results)])
         for spec in (*FUNCTION_CALLING, *self.args.function_calling):
-            self.step(f"eval-bfcl-{spec}", ["eval", "--suite", "bfcl", *DOMAIN_SLICE, "--candidate", spec,
+            self.step(f"eval-bfcl-{spec}", ["eval", "--suite", "bfcl", *BFCL_SLICE, "--candidate", spec,
                                             "--results", str(self.results)])
 
     def latest_run(self, suite: str, candidate: str) -> str | None:

@@ -53,7 +53,7 @@ GATE_BUDGET = "9m"
 GATE_MARGIN = 0.10
 """Default δ on accuracy, for the headline (``bfcl/overall``) and each category (raised per
 category by ``noise.json``). Half of the overall's weight is multi-turn, so a draw costs ~7 s
-here (2 cores) and the gate certified 10 points after 48 agreeing draws (341 s); 2 points
+here (2 cores) and the gate certified 10 points after 48 agreeing draws (5 min 16 s in all); 2 points
 need ~230 draws, about 27 minutes (docs/gate.md)."""
 
 __all__ = [
