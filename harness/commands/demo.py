@@ -51,8 +51,8 @@ FUNCTION_CALLING: tuple[str, ...] = ("specialist:toolcall-135m?constrained=1", B
 """Candidate specs the demo evaluates on BFCL: the tool-calling specialist trained here (its
 adapter is committed, so no training step is needed) and the general model it must beat."""
 BFCL_SLICE = ["--task", "bfcl/simple_python", "--task", "bfcl/multiple", "--task", "bfcl/live_simple",
-              "--task", "bfcl/irrelevance", "--limit", "25"]
-"""The four categories ``baselines/README.md`` compares on full pools, first 25 items each
+              "--task", "bfcl/irrelevance", "--limit", "12"]
+"""The four categories ``baselines/README.md`` compares on full pools, first 12 items each
 (multi-turn conversations cost ~15 s an item and are left to the gate)."""
 
 
