@@ -93,7 +93,5 @@ def from_spec(parts: SpecParts) -> Any:
     kw = candidate_kwargs(parts)
     if "dtype" not in parts.options:
         kw["dtype"] = m.default_dtype
-    opts = "&".join(f"{k}={v}" for k, v in sorted(parts.options.items()))
-    name = f"baseline:{m.name}" + (f"?{opts}" if opts else "")
-    return HFCandidate(path, family=m.family, name=name,
+    return HFCandidate(path, family=m.family, name=parts.canonical(m.name),
                        extra={"baseline": m.name, "license": m.license, "artifact": m.artifact}, **kw)

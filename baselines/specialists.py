@@ -149,9 +149,7 @@ def from_spec(parts: SpecParts) -> Any:
     s = get_specialist(parts.target)
     path = merged_dir(s)
     kw = candidate_kwargs(parts)
-    opts = "&".join(f"{k}={v}" for k, v in sorted(parts.options.items()))
-    name = f"specialist:{s.name}" + (f"?{opts}" if opts else "")
-    return HFCandidate(path, family="specialist", name=name, revision=s.adapter_sha256,
+    return HFCandidate(path, family="specialist", name=parts.canonical(s.name), revision=s.adapter_sha256,
                        extra={"specialist": s.name, "base": f"baseline:{s.base}"}, **kw)
 
 

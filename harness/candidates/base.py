@@ -164,3 +164,9 @@ class SpecParts:
         if key not in self.options:
             return default
         return cast(self.options[key])
+
+    def canonical(self, target: str | None = None) -> str:
+        """The spec spelled one way (options sorted), so equal candidates get equal names;
+        ``target`` replaces the parsed one (a registry's canonical model name)."""
+        query = "&".join(f"{k}={v}" for k, v in sorted(self.options.items()))
+        return f"{self.scheme}:{self.target if target is None else target}" + (f"?{query}" if query else "")

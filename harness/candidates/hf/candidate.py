@@ -191,6 +191,4 @@ def from_spec(parts: SpecParts) -> HFCandidate:
     path = Path(parts.target).expanduser()
     if not path.is_dir():
         raise FileNotFoundError(f"hf:{parts.target}: no such directory")
-    query = "&".join(f"{k}={v}" for k, v in sorted(parts.options.items()))
-    name = f"hf:{parts.target}" + (f"?{query}" if query else "")
-    return HFCandidate(path, family=parts.opt("family", "specialist"), name=name, **candidate_kwargs(parts))
+    return HFCandidate(path, family=parts.opt("family", "specialist"), name=parts.canonical(), **candidate_kwargs(parts))

@@ -23,6 +23,13 @@ def test_parse_spec() -> None:
     assert p.opt("threads", 2, int) == 1 and p.opt("missing", 7) == 7
 
 
+def test_canonical_spec_sorts_options_and_may_rename_the_target() -> None:
+    p = parse_spec("Baseline:SmolLM2?threads=1&constrained=1")
+    assert p.canonical() == "baseline:SmolLM2?constrained=1&threads=1"
+    assert p.canonical("smollm2-135m") == "baseline:smollm2-135m?constrained=1&threads=1"
+    assert parse_spec("hf:runs/x").canonical() == "hf:runs/x"
+
+
 @pytest.mark.parametrize("spec, match", [
     ("nocolon", "no scheme"),
     ("warp:drive", "unknown candidate scheme 'warp'.*known: .*mock"),
