@@ -20,6 +20,11 @@ RUNTIME_FIELDS = frozenset({"steps", "threads", "backend", "hook_every", "hook_s
 backends are bit-exact, so ``threads`` and ``backend`` do not either)."""
 
 
+FITNESS_LEVELS = 4
+"""Largest |f_k| of ``zscore`` shaping: the fused update stores f_k·a_k[i] as int8, so
+FITNESS_LEVELS · noise_bound must stay within 127 (4 · 31 = 124)."""
+
+
 @dataclass(frozen=True)
 class EggConfig(TrainerConfig):
     """Everything that defines an EGGROLL run (the algorithm spec is in ``docs/``)."""
@@ -58,7 +63,9 @@ class EggConfig(TrainerConfig):
     eps: float = 1e-8
     weight_decay: float = 0.01
     fitness: str = "sign"
-    """Pair shaping: ``sign`` (default) of score⁺ − score⁻."""
+    """Pair shaping of Δ_k = score⁺ − score⁻: ``sign`` (default), f_k ∈ {−1, 0, 1}; or
+    ``zscore``, f_k = clip(round(2·Δ_k / rms(Δ)), −F, F) with F = FITNESS_LEVELS, so a pair
+    whose twins differ a lot votes up to F times as hard (rms over this process's pairs)."""
     # run
     steps: int = 1000
     seed: int = 0
@@ -95,8 +102,11 @@ class EggConfig(TrainerConfig):
             problems.append("noise shifts must be in [0, 24]")
         if self.optimizer not in ("threshold", "adamw"):
             problems.append(f"optimizer must be 'threshold' or 'adamw', got {self.optimizer!r}")
-        if self.fitness != "sign":
-            problems.append(f"fitness must be 'sign', got {self.fitness!r}")
+        if self.fitness not in ("sign", "zscore"):
+            problems.append(f"fitness must be 'sign' or 'zscore', got {self.fitness!r}")
+        if self.fitness == "zscore" and FITNESS_LEVELS * self.noise_bound > 127:
+            problems.append(f"fitness 'zscore' votes f·a in int8: noise_bound must be <= "
+                            f"{127 // FITNESS_LEVELS}, got {self.noise_bound}")
         if self.backend not in ("cpu", "cuda"):
             problems.append(f"backend must be 'cpu' or 'cuda', got {self.backend!r}")
         if self.lr_decay < 0:

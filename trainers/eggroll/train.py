@@ -3,10 +3,11 @@
 One step: every pair's stream yields T + 1 bytes; the 2K members run the perturbed forward
 pass from their persistent recurrent states; a member's score is Σ_t of the integer Q4
 log2-likelihood of the next byte (``ops.log2_softmax_score``); pair fitness is
-f_k = sign(score⁺ − score⁻); the votes Z = Σ_k f_k a_k b_kᵀ (vectors: Σ_k f_k e_k) move
+f_k = sign(score⁺ − score⁻) (or, with ``fitness = "zscore"``, the difference in units of
+its rms, rounded and clipped to ±FITNESS_LEVELS: :func:`shape`); the votes Z = Σ_k f_k a_k b_kᵀ (vectors: Σ_k f_k e_k) move
 each int8 weight by sign(Z) where |Z| > Φ⁻¹(1 − α_t/2) · std_null(Z), with
-α_t = 1/((2^α − 1)·t/T_decay + 1) and std_null = √(#nonzero f) · std(a_i b_j) (the std of
-Z under random fitness signs). Optional ES-AdamW ticks (``optimizer = "adamw"``) keep per
+α_t = 1/((2^α − 1)·t/T_decay + 1) and std_null = √(Σ_k f_k²) · std(a_i b_j) (the std of
+Z under random fitness signs; √(#nonzero f) for ``sign``). Optional ES-AdamW ticks (``optimizer = "adamw"``) keep per
 weight float32 (m, v, acc) and move a weight one step when acc crosses ±1.
 
 Noise step index: the update after ``step`` completed steps uses noise key ``step`` and
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 from specboard.kernels import ops
 from specboard.trainers.eggroll import checkpoint as ck
-from specboard.trainers.eggroll.config import EggConfig
+from specboard.trainers.eggroll.config import FITNESS_LEVELS, EggConfig
 from specboard.trainers.eggroll.data import ByteStreams, heldout_windows
 from specboard.trainers.eggroll.distributed import Comm
 from specboard.trainers.eggroll.model import (
@@ -44,6 +45,25 @@ from specboard.trainers.eggroll.model import (
 )
 
 Hook = Callable[[Path, "Trainer"], None]
+
+
+def shape(delta: np.ndarray, mode: str) -> np.ndarray:
+    """Pair fitness (int8) from the twins' score differences ``delta``.
+
+    ``sign``: f = sign(Δ). ``zscore``: f = clip(round(2·Δ / rms(Δ)), −F, F), F =
+    ``FITNESS_LEVELS`` — the isotropic-ES weighting by Δ itself (the plain gradient estimate),
+    quantised to int8 and clipped so a few outlier pairs cannot dominate; rms over the given
+    pairs only (one process's share when distributed: every replica still applies the same
+    gathered f, so the update stays identical everywhere). Not centred: Δ of antithetic twins
+    is already symmetric around 0 under the null.
+    """
+    if mode == "sign":
+        return np.sign(delta).astype(np.int8)
+    d = delta.astype(np.float64)
+    rms = math.sqrt(float(np.mean(d * d))) if d.size else 0.0
+    if rms == 0.0:
+        return np.zeros(d.shape, np.int8)
+    return np.clip(np.rint(2.0 * d / rms), -FITNESS_LEVELS, FITNESS_LEVELS).astype(np.int8)
 
 
 def alpha_t(cfg: EggConfig, t: int) -> float:
@@ -219,7 +239,7 @@ class Trainer:
         per_member = self.model.scores(members, self.states, st.step, self.k0,
                                        prof=self.kernel_cycles)
         clock.lap("forward")
-        f_local = np.sign(per_member[0::2] - per_member[1::2]).astype(np.int8)
+        f_local = shape(per_member[0::2] - per_member[1::2], cfg.fitness)
         clock.lap("ranking")
         f, stop = self.comm.gather_fitness(f_local, self._sigint)
         self.stop_requested = self.stop_requested or stop
@@ -233,7 +253,7 @@ class Trainer:
 
     def _update(self, f: np.ndarray) -> int:
         cfg, st = self.cfg, self.st
-        nnz = int(np.count_nonzero(f))
+        nnz = int(np.sum(f.astype(np.int64) ** 2))  # Σ f_k²: #nonzero for sign fitness
         if nnz == 0:
             return 0
         t = st.step + 1

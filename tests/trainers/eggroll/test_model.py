@@ -63,8 +63,9 @@ def test_fused_layernorm_exact_at_extremes():
                                   _layernorm_members(x, g, e, fused=False))
 
 
-@pytest.mark.parametrize("optimizer", ["threshold", "adamw"])
-def test_kernel_trainer_equals_reference_trainer(tmp_path, corpus, optimizer):
+@pytest.mark.parametrize("optimizer, fitness", [("threshold", "sign"), ("adamw", "sign"),
+                                                ("adamw", "zscore")])
+def test_kernel_trainer_equals_reference_trainer(tmp_path, corpus, optimizer, fitness):
     """The fused kernels (forward, fitness, votes, moves) train exactly like the numpy path."""
     from specboard.kernels import egg, ops
     from specboard.trainers.eggroll.train import Trainer
@@ -72,7 +73,8 @@ def test_kernel_trainer_equals_reference_trainer(tmp_path, corpus, optimizer):
     if egg.supported(16, 31, 4) is not None:
         pytest.skip(f"fused kernel unavailable: {egg.supported(16, 31, 4)}")
     cfg = EggConfig(d_model=16, layers=2, population=38, seq_len=7, eval_every=2, eval_bytes=512,
-                    eval_streams=4, ckpt_ring=2, t_decay=100.0, optimizer=optimizer, lr=0.5)
+                    eval_streams=4, ckpt_ring=2, t_decay=100.0, optimizer=optimizer, lr=0.5,
+                    fitness=fitness)
     runs = []
     before = ops.backend()
     try:
