@@ -4,11 +4,12 @@ One step: every pair's stream yields T + 1 bytes; the 2K members run the perturb
 pass from their persistent recurrent states; a member's score is Σ_t of the integer Q4
 log2-likelihood of the next byte (``ops.log2_softmax_score``); pair fitness is
 f_k = sign(score⁺ − score⁻) (or, with ``fitness = "zscore"``, the difference in units of
-its rms, rounded and clipped to ±FITNESS_LEVELS: :func:`shape`); the votes Z = Σ_k f_k a_k b_kᵀ (vectors: Σ_k f_k e_k) move
-each int8 weight by sign(Z) where |Z| > Φ⁻¹(1 − α_t/2) · std_null(Z), with
-α_t = 1/((2^α − 1)·t/T_decay + 1) and std_null = √(Σ_k f_k²) · std(a_i b_j) (the std of
-Z under random fitness signs; √(#nonzero f) for ``sign``). Optional ES-AdamW ticks (``optimizer = "adamw"``) keep per
-weight float32 (m, v, acc) and move a weight one step when acc crosses ±1.
+its rms, rounded and clipped to ±FITNESS_LEVELS: :func:`shape`); the votes
+Z = Σ_k f_k a_k b_kᵀ (vectors: Σ_k f_k e_k) move each int8 weight by sign(Z) where
+|Z| > Φ⁻¹(1 − α_t/2) · std_null(Z), with α_t = 1/((2^α − 1)·t/T_decay + 1) and
+std_null = √(Σ_k f_k²) · std(a_i b_j) (the std of Z under random fitness signs; √(#nonzero f)
+for ``sign``). Optional ES-AdamW ticks (``optimizer = "adamw"``) keep per weight float32
+(m, v, acc) and move a weight one step when acc crosses ±1.
 
 Noise step index: the update after ``step`` completed steps uses noise key ``step`` and
 t = step + 1 in the α schedule. Everything that the next step depends on is in the
@@ -253,12 +254,12 @@ class Trainer:
 
     def _update(self, f: np.ndarray) -> int:
         cfg, st = self.cfg, self.st
-        nnz = int(np.sum(f.astype(np.int64) ** 2))  # Σ f_k²: #nonzero for sign fitness
-        if nnz == 0:
+        sq = int(np.sum(f.astype(np.int64) ** 2))  # Σ f_k²: #nonzero for sign fitness
+        if sq == 0:
             return 0
         t = st.step + 1
         if self.update_plan is not None:
-            return self._fused_update(f, nnz, t)
+            return self._fused_update(f, sq, t)
         noise = make_noise(cfg, st.step, cfg.pairs)
         zq = z_quantile(cfg, t)
         moved = 0
@@ -266,10 +267,10 @@ class Trainer:
             if s.kind == "mat":
                 a, b = noise.mats[s.name]
                 z = ops.vote(f, a, b)
-                std = math.sqrt(nnz * self.var_mat)
+                std = math.sqrt(sq * self.var_mat)
             else:
                 z = ops.vote_vec(f, noise.vecs[s.name])
-                std = math.sqrt(nnz * self.var_vec)
+                std = math.sqrt(sq * self.var_vec)
             w = st.params[s.name]
             if cfg.optimizer == "threshold":
                 new, n = ops.threshold_update(w, z, zq * std)
@@ -279,12 +280,12 @@ class Trainer:
             moved += n
         return moved
 
-    def _fused_update(self, f: np.ndarray, nnz: int, t: int) -> int:
+    def _fused_update(self, f: np.ndarray, sq: int, t: int) -> int:
         """``kernels.egg_update``: the same votes and moves as the numpy code below."""
         from specboard.kernels import egg, egg_update
 
         cfg = self.cfg
-        std_m, std_v = math.sqrt(nnz * self.var_mat), math.sqrt(nnz * self.var_vec)
+        std_m, std_v = math.sqrt(sq * self.var_mat), math.sqrt(sq * self.var_vec)
         if cfg.optimizer == "threshold":
             zq = z_quantile(cfg, t)
             thr_m, thr_v = np.array([zq * std_m]), np.array([zq * std_v])
