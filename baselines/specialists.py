@@ -101,12 +101,11 @@ def verified_adapter(s: Specialist, root: Path = SPECIALISTS_DIR.parent) -> Path
 def merged_dir(s: Specialist, root: Path = SPECIALISTS_DIR.parent) -> Path:
     """The HF directory of ``s``'s adapter merged into its base (merging it on first use)."""
     from filelock import FileLock
-    from specboard.harness.candidates.hf.convert import CONVERSION_FILE
     from specboard.harness.data.cache import derived_dir
 
     adir = verified_adapter(s, root)
     base_dir = converted_dir(s.base)
-    base_sha = json.loads((base_dir / CONVERSION_FILE).read_text())["gguf_sha256"]
+    base_sha = base_dir.name  # convert_gguf names the directory by the GGUF's sha256
     parent = derived_dir("hf-lora")
     out = parent / f"{base_sha[:16]}-{s.adapter_sha256[:16]}"
     if (out / MERGE_FILE).exists():

@@ -3,9 +3,8 @@
 A request is built from the function's summary turned into an imperative ("Returns the
 norm ..." → "return the norm ...") or, in a quarter of the requests for functions named by
 two or more words, from those words ("get stock price"), wrapped in one of several sentence
-frames, plus one
-phrase per chosen argument ("a start of 2", "2 as the start", "start=2", "with the
-strict mode enabled" ...). The answer is the call in BFCL's python syntax with exactly the
+frames, plus one phrase per chosen argument ("a start of 2", "2 as the start", "start=2",
+"with the strict mode enabled" ...). The answer is the call in BFCL's python syntax with exactly the
 arguments the request mentions: every required parameter, and each optional one with
 probability :data:`P_OPTIONAL` (at most :data:`MAX_ARGS` arguments).
 
