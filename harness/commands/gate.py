@@ -5,7 +5,9 @@
   rows with ``--output``, exits with the verdict's :class:`ExitCode`.
 - ``compare A B``: the same paired comparison between any two runs (A = candidate,
   B = reference), each given as a results file/directory (latest run) or ``PATH@RUN_ID``
-  or a bare run id searched in ``--results``.
+  or a bare run id searched in ``--results``; when the suite defines a weighted headline
+  (``bfcl/overall``), its paired Δ is reported under the table
+  (:mod:`specboard.harness.gate.headline`).
 
 Both compare stored runs at a fixed sample size (exact McNemar / paired bootstrap, Holm);
 the sequential, anytime-valid decision is made while evaluating (``pytest suites``).
@@ -132,5 +134,29 @@ def run_compare(args: argparse.Namespace) -> ExitCode:
     except ValueError as exc:
         print(f"specboard: error: {exc}", file=sys.stderr)
         return ExitCode.INVALID_INPUT
-    comparison = compare_runs(a_rows, b_rows, margin=margins_for(args.noise, args.margin), alpha=args.alpha)
+    comparison = compare_runs(a_rows, b_rows, margin=margins_for(args.noise, args.margin), alpha=args.alpha,
+                              headline=suite_headline([*a_rows, *b_rows]))
     return _report(comparison, a_id, b_id, args, f"specboard compare {a_id} vs {b_id}")
+
+
+def suite_headline(rows: Sequence[Any]) -> tuple[str, dict[str, float]] | None:
+    """(name, task → weight) of the headline of the suite the runs were made with (from
+    their run rows), or None when the suite is unknown, has no weighted headline or its data
+    cannot be loaded (then the comparison is reported per task only, with a note)."""
+    from specboard.harness.results.schema import RunRow
+    from specboard.harness.runner.suite_run import headline_of
+    from specboard.suites import load_suite
+
+    suites = {r.protocol.suite for r in rows if isinstance(r, RunRow)}
+    if len(suites) != 1:
+        return None
+    suite = suites.pop()
+    try:
+        module = load_suite(suite)
+        if getattr(module, "headline", None) is None:
+            return None
+        h = headline_of(module, suite, module.tasks())
+    except Exception as exc:  # the headline is an extra: the per-task report stands without it
+        print(f"specboard: note: no {suite} headline Δ ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return None
+    return h.name, dict(h.weights)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from specboard.harness.errors import ExitCode
@@ -35,6 +35,9 @@ from specboard.harness.gate.stats import (
     paired_t,
 )
 from specboard.harness.results.schema import MetricRow, SampleRow, VerdictRow
+
+if TYPE_CHECKING:
+    from specboard.harness.gate.headline import HeadlineDelta
 
 Verdict = Literal["PASS", "FAIL", "INCONCLUSIVE"]
 OVERALL = "__overall__"
@@ -115,6 +118,9 @@ class Comparison:
 
     tasks: list[TaskComparison]
     alpha: float = 0.05
+    headline: HeadlineDelta | None = None
+    """The paired Δ on the suite's weighted headline, when its weights were given (reported,
+    not gated)."""
 
     @property
     def overall(self) -> Verdict:
@@ -164,7 +170,8 @@ class Comparison:
             VerdictRow(
                 run_id=run_id, baseline_run_id=baseline_run_id, task=OVERALL, verdict=self.overall,
                 alpha=self.alpha, n_pairs=sum(t.n_pairs for t in self.tasks), method="holm",
-                extra={"counts": counts},
+                extra={"counts": counts,
+                       **({"headline": self.headline.__dict__} if self.headline is not None else {})},
             )
         )
         return rows
@@ -241,6 +248,7 @@ def compare_runs(
     t_min_pairs: int = 100,
     holm_family: int | None = None,
     tasks: Sequence[str] | None = None,
+    headline: tuple[str, Mapping[str, float]] | None = None,
 ) -> Comparison:
     """Compare a candidate run's rows with a baseline run's rows, task by task.
 
@@ -248,6 +256,8 @@ def compare_runs(
     ``holm_family`` overrides the family size for Holm (the pytest plugin decides single
     tasks before the whole family is known and passes the session's task count, which
     is the conservative Bonferroni first step). ``tasks`` restricts the comparison.
+    ``headline``: (name, task → weight) of the suite's weighted headline, whose paired Δ is
+    then reported too (:mod:`specboard.harness.gate.headline`).
     """
     pairs = pair_samples(candidate_rows, baseline_rows)
     c_items, b_items = _items(candidate_rows), _items(baseline_rows)
@@ -276,7 +286,15 @@ def compare_runs(
         if name in b_metrics:
             results[-1].baseline_value = b_metrics[name].value
     _apply_holm(results, alpha, holm_family)
-    return Comparison(tasks=results, alpha=alpha)
+    comparison = Comparison(tasks=results, alpha=alpha)
+    if headline is not None:
+        from specboard.harness.gate.headline import headline_delta
+
+        name, weights = headline
+        direction = {t.higher_is_better for t in results if weights.get(t.task, 0.0) > 0}
+        comparison.headline = headline_delta(pairs, weights, name=name, alpha=alpha,
+                                             higher_is_better=direction != {False})
+    return comparison
 
 
 def _compare_task(

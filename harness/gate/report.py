@@ -26,6 +26,8 @@ def format_table(comparison: Comparison, *, title: str = "specboard gate", verdi
         if sequential:
             row += f" {t.errors} | {t.stop_reason or ''} | {'' if t.projected_items is None else t.projected_items} |"
         lines.append(row + f" {t.reason or ''} |")
+    if comparison.headline is not None:
+        lines += ["", f"headline (reported, not gated) — {comparison.headline.summary()}"]
     return "\n".join(lines)
 
 
