@@ -10,6 +10,10 @@ input (their flips, as stored in ``extra``). The gate's per-item cost (~20 µs a
 Python on the development machine) is the build's largest cost after reading: a pair of
 runs with 100k items each costs ~2 s.
 
+When the runs recorded their suite's weighted headline (``bfcl/overall``: the weights in
+its metric row), each pair also gets that headline's paired Δ as one more task row
+(``headline: True``; :mod:`specboard.harness.gate.headline`), reported, never a verdict.
+
 Pairs, in this order, without repeats: the ones asked for (``--compare A B``); every
 (candidate run, baseline run) of the latest verdict rows; then, per suite, every board
 specialist against every board baseline. At most ``max_pairs``.
@@ -99,6 +103,7 @@ def compare_pairs(results: Results, pairs: Sequence[tuple[str, str]], verdicts: 
     """One dict per pair (tasks with Δ, interval, verdict, flips) and the source used."""
     try:
         from specboard.harness.gate.compare import compare_runs
+        from specboard.harness.gate.headline import recorded_headline
     except ImportError:  # the gate is optional for the site: fall back to stored verdicts
         return _from_verdicts(pairs, verdicts, max_flips), "verdict rows in the input"
     # rows are built per pair and dropped after it: 100k-item runs make ~1 KB objects each
@@ -107,7 +112,8 @@ def compare_pairs(results: Results, pairs: Sequence[tuple[str, str]], verdicts: 
         if not results.samples.of_run(cand).size or not results.samples.of_run(base).size:
             continue
         rows = _rows_by_run(results, {cand, base})
-        comp = compare_runs(rows[cand], rows[base], margin=margin, alpha=alpha)
+        comp = compare_runs(rows[cand], rows[base], margin=margin, alpha=alpha,
+                            headline=recorded_headline([*rows[cand], *rows[base]]))
         del rows
         _fill_outputs(results, cand, base, [(f, f"{t.task}\x1f{f.item_id}") for t in comp.tasks
                                             for f in t.flips[:max_flips]])
@@ -121,6 +127,18 @@ def compare_pairs(results: Results, pairs: Sequence[tuple[str, str]], verdicts: 
                 "p_adjusted": t.p_adjusted, "right_to_wrong": rtw, "higher_is_better": t.higher_is_better,
                 "candidate_value": t.candidate_value, "baseline_value": t.baseline_value,
                 "wrong_to_right": len(t.flips) - rtw, "flips": _flip_dicts(t.flips, max_flips),
+            })
+        head = comp.headline
+        if head is not None:  # the suite's weighted headline (e.g. bfcl/overall), as one more row
+            metrics = {t["metric"] for t in tasks if t["task"] in head.tasks}
+            tasks.append({
+                "task": head.name, "metric": metrics.pop() if len(metrics) == 1 else "score",
+                "delta": head.delta, "ci_low": head.ci_low, "ci_high": head.ci_high, "verdict": "reported",
+                "method": head.method, "n_pairs": head.n_pairs, "margin": None, "reason": head.reason,
+                "p_adjusted": None, "right_to_wrong": None, "wrong_to_right": None, "flips": [],
+                "higher_is_better": True, "candidate_value": head.candidate_value,
+                "baseline_value": head.baseline_value, "headline": True,
+                "left_out": head.missing,
             })
         out.append({"candidate_run": cand, "baseline_run": base, "overall": comp.overall,
                     "tasks": tasks})

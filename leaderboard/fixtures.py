@@ -173,10 +173,15 @@ def _metrics(run: RunRow, samples: list[Any]) -> list[MetricRow]:
     if run.protocol.suite == "bfcl":
         values = [get(s, "score") for s in samples if get(s, "task").startswith("bfcl/")]
         est = mean_with_interval(values, binary=True)
+        counts: dict[str, float] = {}
+        for s in samples:
+            if get(s, "task").startswith("bfcl/"):
+                counts[get(s, "task")] = counts.get(get(s, "task"), 0.0) + 1.0
         out.append(MetricRow(
             run_id=run.run_id, task="bfcl/overall", metric="accuracy", value=est.value,
             n=est.n, stderr=est.stderr, ci_low=est.low, ci_high=est.high,
             ci_method=est.method, aggregation="unweighted_mean",
+            extra={"headline_weights": counts},  # the item mean, as task weights (as the runner records)
         ))
     return out
 

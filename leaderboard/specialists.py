@@ -10,6 +10,10 @@ Tasks are *domain* tasks when their suite is one of S's domain suites
 *general* otherwise. Cost ratios come from the overview's size and speed columns. Words:
 "better" when the interval lies above 0, "worse" when below, "no clear difference" otherwise.
 
+A suite's weighted headline (``bfcl/overall``) gets its own paired Δ row when the runs
+recorded its weights (:mod:`specboard.harness.gate.headline`); the domain sentence then
+states it, and the general counts leave it out (it is not one more task).
+
 Not handled: a specialist with no recorded corpus has no domain (all its tasks are general);
 pairs whose runs have no paired items show the gate's reason instead of a Δ.
 """
@@ -72,7 +76,8 @@ def _task_rows(comp: dict[str, Any], suite: str) -> list[dict[str, Any]]:
                      "ci_low": t["ci_low"], "ci_high": t["ci_high"], "n_pairs": t["n_pairs"],
                      "method": t["method"], "reason": t["reason"], "judgement": judge(t["ci_low"], t["ci_high"]),
                      "higher_is_better": t.get("higher_is_better", True),
-                     "specialist_value": t.get("candidate_value"), "baseline_value": t.get("baseline_value")})
+                     "specialist_value": t.get("candidate_value"), "baseline_value": t.get("baseline_value"),
+                     "headline": bool(t.get("headline", False))})
     return rows
 
 
@@ -124,7 +129,8 @@ def build(overview: pd.DataFrame, board: pd.DataFrame, heads: list[Headline],
                     rows += _task_rows(comp, suite)
             dom = [r for r in rows if r["suite"] in domain]
             gen = [r for r in rows if r["suite"] not in domain]
-            counts = {j: sum(r["judgement"] == j for r in gen) for j in ("better", "worse", "no clear difference")}
+            counts = {j: sum(r["judgement"] == j for r in gen if not r["headline"])
+                      for j in ("better", "worse", "no clear difference")}
             against.append({"baseline": b, "domain_rows": dom, "general_rows": gen,
                             "domain_words": _headline_sentence(dom, heads_by_suite, domain),
                             "general_counts": counts, "ratios": ratio_words(spec, by_key[b])})

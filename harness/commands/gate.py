@@ -140,13 +140,18 @@ def run_compare(args: argparse.Namespace) -> ExitCode:
 
 
 def suite_headline(rows: Sequence[Any]) -> tuple[str, dict[str, float]] | None:
-    """(name, task → weight) of the headline of the suite the runs were made with (from
-    their run rows), or None when the suite is unknown, has no weighted headline or its data
-    cannot be loaded (then the comparison is reported per task only, with a note)."""
+    """(name, task → weight) of the runs' headline: as recorded in their metric rows, else
+    from the suite the runs were made with (their run rows); None when the suite is unknown,
+    has no weighted headline or its data cannot be loaded (then the comparison is reported
+    per task only, with a note)."""
+    from specboard.harness.gate.headline import recorded_headline
     from specboard.harness.results.schema import RunRow
     from specboard.harness.runner.suite_run import headline_of
     from specboard.suites import load_suite
 
+    recorded = recorded_headline(rows)
+    if recorded is not None:
+        return recorded
     suites = {r.protocol.suite for r in rows if isinstance(r, RunRow)}
     if len(suites) != 1:
         return None

@@ -151,7 +151,7 @@ def score_into_run(candidate: Any, tasks: Sequence[Any], grouped: dict[str, list
     """
     from specboard.harness.runner.options import RunOptions
     from specboard.harness.runner.run import Run
-    from specboard.harness.runner.suite_run import build_protocol, lifecycle
+    from specboard.harness.runner.suite_run import build_protocol, headline_of, lifecycle
 
     used = [t for t in tasks if t.name in grouped]
     repeats = 1 + max(e.repeat for rows in grouped.values() for _, e in rows)
@@ -165,7 +165,8 @@ def score_into_run(candidate: Any, tasks: Sequence[Any], grouped: dict[str, list
             for item, e in grouped[task.name]:
                 if (task.name, item.id, e.repeat) not in run.done:  # nothing was generated here: no latency
                     run.record(task, [task.score_output(item, e.output, repeat=e.repeat)], repeat=e.repeat)
-        metrics = run.aggregate(used, getattr(suite, "suite_metrics", None))
+        head = headline_of(suite, name, tasks)
+        metrics = run.aggregate(used, getattr(suite, "suite_metrics", None), headline=(head.name, head.weights))
     return run, metrics
 
 

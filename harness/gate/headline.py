@@ -31,11 +31,13 @@ not applied (the interval is conservative for draws without replacement from a s
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from specboard.harness.gate.compare import Pair
+from specboard.harness.results.schema import MetricRow
 
 
 @dataclass
@@ -141,3 +143,13 @@ def headline_delta(pairs: Mapping[str, Sequence[Pair]], weights: Mapping[str, fl
     half = q * math.sqrt(var)
     out.ci_low, out.ci_high = out.delta - half, out.delta + half
     return out
+
+
+def recorded_headline(rows: Iterable[Any]) -> tuple[str, dict[str, float]] | None:
+    """(name, task → weight) of the headline recorded in the runs' metric rows
+    (``extra.headline_weights``, written when a run finishes), or None if none was recorded.
+    With several, the first in row order wins."""
+    for r in rows:
+        if isinstance(r, MetricRow) and isinstance(r.extra.get("headline_weights"), dict):
+            return r.task, {str(k): float(v) for k, v in r.extra["headline_weights"].items()}
+    return None

@@ -23,7 +23,7 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -213,8 +213,12 @@ class Run:
         """Every stored sample row of this run for ``task`` (evaluated now or before a resume)."""
         return [r for k, r in self.stored.items() if k[0] == task]
 
-    def aggregate(self, tasks: Sequence[Task], suite_metrics: Any = None) -> list[MetricRow]:
-        """Append and return the metric rows: each task's, then the suite's own aggregates."""
+    def aggregate(self, tasks: Sequence[Task], suite_metrics: Any = None,
+                  headline: tuple[str, Mapping[str, float]] | None = None) -> list[MetricRow]:
+        """Append and return the metric rows: each task's, then the suite's own aggregates.
+        ``headline`` (name, task → weight): its weights are recorded in the extra of the
+        metric row of that name (``headline_weights``), so a consumer of the rows alone can
+        compute paired headline differences (:mod:`specboard.harness.gate.headline`)."""
         metrics: list[MetricRow] = []
         for t in tasks:
             samples = self.rows_of(t.name)
@@ -222,6 +226,10 @@ class Run:
                 metrics += t.aggregate(self.run_id, samples)
         if suite_metrics is not None:
             metrics += suite_metrics(self.run_id, list(self.stored.values()))
+        if headline is not None:
+            for m in metrics:
+                if m.task == headline[0]:
+                    m.extra["headline_weights"] = dict(headline[1])
         self.store.append(metrics)
         return metrics
 

@@ -170,7 +170,8 @@ class SuiteRun:
             stop, draws = self._loop(run, monitor, progress)
             if self.options.top_up:
                 self.top_up(run, self.options.top_up)
-            metrics = run.aggregate(self.tasks, getattr(self.module, "suite_metrics", None))
+            metrics = run.aggregate(self.tasks, getattr(self.module, "suite_metrics", None),
+                                    headline=(self.headline.name, self.headline.weights))
         by_task = {t.name: run.rows_of(t.name) for t in self.tasks}
         return SuiteResult(run, self.tasks, metrics, stop, draws, time.monotonic() - t0, self.headline, by_task)
 

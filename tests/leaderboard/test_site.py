@@ -200,6 +200,15 @@ def test_specialist_page_states_domain_delta_and_costs(built_site: Path) -> None
     assert {r["suite"] for r in vs["domain_rows"]} == {"threejs"}
     assert {r["suite"] for r in vs["general_rows"]} == {"bfcl"}
     assert any(w.startswith("threejs/heldout_bpb") and "Δ = " in w for w in vs["domain_words"])
+    # the runs recorded bfcl/overall's weights (item counts here): its paired Δ is one more row,
+    # the item-weighted mean of the task Δs, and not counted as a task
+    head = next(r for r in vs["general_rows"] if r["task"] == "bfcl/overall")
+    parts = [r for r in vs["general_rows"] if not r["headline"]]
+    assert head["headline"] and head["method"] == "stratified-welch-t" and len(parts) == 2
+    assert head["delta"] == pytest.approx(sum(r["delta"] * r["n_pairs"] for r in parts)
+                                          / sum(r["n_pairs"] for r in parts))
+    assert head["ci_low"] < head["delta"] < head["ci_high"]
+    assert sum(vs["general_counts"].values()) == 2
     assert [r["what"] for r in vs["ratios"]] == ["parameters", "peak memory", "decoding speed"]
     assert "fewer parameters" in vs["ratios"][0]["words"]
     xss = next(s for s in data["sections"] if s["specialist"] == XSS_NAME)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 from specboard.harness.cli import main
 from specboard.harness.gate.compare import compare_runs, pair_samples
-from specboard.harness.gate.headline import headline_delta
+from specboard.harness.gate.headline import headline_delta, recorded_headline
 from specboard.harness.results.schema import CandidateInfo, Environment, Protocol, RunRow, SampleRow
 from specboard.harness.results.store import append_rows, read_rows
 
@@ -124,3 +125,38 @@ def test_compare_runs_without_weights_has_no_headline() -> None:
     cand, base = rows("c", {"s/a": [1, 0]}), rows("b", {"s/a": [0, 0]})
     assert compare_runs(cand, base).headline is None
     assert compare_runs(cand, base, headline=("s/h", {"s/a": 1.0})).headline is not None
+
+
+def test_a_finished_run_records_its_headline_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runner writes the headline's weights into that metric row's extra, so `compare`
+    and the board can compute headline Δs from the rows alone."""
+    import sys
+    from types import ModuleType
+
+    import specboard.suites as suites
+    from specboard.harness.candidates import Candidate, GenerateRequest, resolve
+    from specboard.harness.runner import RunOptions, evaluate_suite
+    from specboard.harness.runner.suite_run import Headline
+    from specboard.harness.runner.tasks import Item, Scored, Task
+
+    class Echo(Task):
+        suite = "hl"
+
+        def __init__(self, name: str):
+            self.name = f"hl/{name}"
+
+        def items(self) -> list[Item]:
+            return [Item(id=f"{self.name}-{i}", prompt=f"q{i}") for i in range(6)]
+
+        def evaluate(self, candidate: Candidate, items: Sequence[Item], *, repeat: int, seed: int) -> list[Scored]:
+            gens = candidate.generate([GenerateRequest(it.prompt) for it in items])
+            return [Scored(item=it, score=1.0, passed=True, output=g.text) for it, g in zip(items, gens, strict=True)]
+
+    module = ModuleType("fake_headline_suite")
+    module.headline = lambda tasks: Headline("hl/a", {"hl/a": 2.0, "hl/b": 1.0})  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fake_headline_suite", module)
+    monkeypatch.setitem(suites.SUITES, "hl", "fake_headline_suite")
+    path = tmp_path / "r.jsonl"
+    evaluate_suite(resolve("mock:x"), "hl", path, RunOptions(), tasks=[Echo("a"), Echo("b")])
+    assert recorded_headline(read_rows(path).rows) == ("hl/a", {"hl/a": 2.0, "hl/b": 1.0})
+    assert recorded_headline([run_row("x")]) is None
