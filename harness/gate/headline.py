@@ -20,12 +20,13 @@ while evaluating (:mod:`specboard.harness.gate.monitor`).
 Why by hand: a stratified mean with a Welch–Satterthwaite t interval is a few lines over scipy's
 t quantile; the evaluation harnesses (lm-eval, Inspect AI) report per-task standard errors but
 no paired difference of a weighted aggregate. Not handled: a task with weight but no paired
-items is left out and the weights renormalised over the rest (listed in ``missing``); a binary
-task with a single paired item gets the largest variance a difference of two 0/1 scores can
-have (1: conservative), a continuous one leaves the headline unestimated; a task
-whose differences are all equal (e.g. both runs 0 on every BFCL multi-turn item) contributes
-no variance, which with few items understates the uncertainty; the finite-pool correction is
-not applied (the interval is conservative for draws without replacement from a small pool).
+items is left out and the weights renormalised over the rest (listed in ``missing``). For a
+binary task the variance is at least p₊ + p₋ − (p₊ − p₋)², with the rates of wrong→right and
+right→wrong pairs smoothed as (k + ½)/(n + 1), so a task with no discordant pair (e.g. both runs 0 on every BFCL multi-turn
+item) still carries the uncertainty its item count leaves, and a single pair is usable; a
+continuous task with one pair leaves the headline unestimated, and one whose differences are
+all equal contributes no variance. The finite-pool correction is not applied (conservative
+for draws without replacement from a small pool).
 """
 
 from __future__ import annotations
@@ -114,7 +115,11 @@ def headline_delta(pairs: Mapping[str, Sequence[Pair]], weights: Mapping[str, fl
         c, b = _per_item(scored, sign)
         d = c - b
         binary = all(s.score in (0.0, 1.0) for p in scored for s in (*p.candidate, *p.baseline))
-        var = float(d.var(ddof=1)) if d.size > 1 else 1.0 if binary else math.nan
+        var = float(d.var(ddof=1)) if d.size > 1 else math.nan
+        if binary:  # Var d = p₊ + p₋ − (p₊ − p₋)², each direction's rate smoothed as (k + ½)/(n + 1)
+            up, down = ((np.count_nonzero(d == v) + 0.5) / (d.size + 1) for v in (1.0, -1.0))
+            floor = up + down - (up - down) ** 2
+            var = floor if math.isnan(var) else max(var, floor)
         stats[task] = (w, float(c.mean()), float(b.mean()), var, int(d.size))
         out.tasks[task] = int(d.size)
     out.n_pairs = sum(out.tasks.values())

@@ -76,9 +76,15 @@ def test_missing_tasks_renormalise_and_are_listed() -> None:
 
 
 def test_single_items_protocol_changes_and_direction() -> None:
-    # a binary task with one pair gets the largest possible variance (1), so the interval is wide
-    one = headline_delta(pair_samples(rows("c", {"s/a": [1]}), rows("b", {"s/a": [0]})), {"s/a": 1.0}, name="h")
-    assert one.delta == 1.0 and one.ci_low is not None and one.ci_low < -0.9
+    # binary tasks: no discordant pair still leaves uncertainty (rates (0 + ½)/(n + 1)); one pair is usable
+    same = headline_delta(pair_samples(rows("c", {"s/a": [0] * 30}), rows("b", {"s/a": [0] * 30})),
+                          {"s/a": 1.0}, name="h")
+    assert same.delta == 0.0 and same.ci_low is not None and same.ci_high is not None
+    assert same.ci_high == pytest.approx(-same.ci_low) and 0.05 < same.ci_high < 0.15
+    for c, b in ((0, 0), (1, 0)):
+        one = headline_delta(pair_samples(rows("c", {"s/a": [c]}), rows("b", {"s/a": [b]})), {"s/a": 1.0}, name="h")
+        assert one.delta == c - b and one.ci_low is not None and one.ci_high is not None
+        assert one.ci_low < c - b - 0.5 and one.ci_high > c - b + 0.5
     cont = headline_delta(pair_samples(rows("c", {"s/a": [0.4]}, binary=False), rows("b", {"s/a": [0.2]}, binary=False)),
                           {"s/a": 1.0}, name="h")
     assert cont.delta is None and "continuous" in (cont.reason or "")
