@@ -11,8 +11,9 @@ Python on the development machine) is the build's largest cost after reading: a 
 runs with 100k items each costs ~2 s.
 
 When the runs recorded their suite's weighted headline (``bfcl/overall``: the weights in
-its metric row), each pair also gets that headline's paired Δ as one more task row
-(``headline: True``; :mod:`specboard.harness.gate.headline`), reported, never a verdict.
+its metric row; for older runs, the suite's own weights when its data is cached), each pair
+also gets that headline's paired Δ as one more task row (``headline: True``;
+:mod:`specboard.harness.gate.headline`), reported, never a verdict.
 
 Pairs, in this order, without repeats: the ones asked for (``--compare A B``); every
 (candidate run, baseline run) of the latest verdict rows; then, per suite, every board
@@ -108,12 +109,15 @@ def compare_pairs(results: Results, pairs: Sequence[tuple[str, str]], verdicts: 
         return _from_verdicts(pairs, verdicts, max_flips), "verdict rows in the input"
     # rows are built per pair and dropped after it: 100k-item runs make ~1 KB objects each
     out = []
+    suite_of = {r.run_id: r.protocol.suite for r in results.runs}
+    weights: dict[str, tuple[str, dict[str, float]] | None] = {}
     for cand, base in pairs:
         if not results.samples.of_run(cand).size or not results.samples.of_run(base).size:
             continue
         rows = _rows_by_run(results, {cand, base})
-        comp = compare_runs(rows[cand], rows[base], margin=margin, alpha=alpha,
-                            headline=recorded_headline([*rows[cand], *rows[base]]))
+        both = [*rows[cand], *rows[base]]
+        head = recorded_headline(both) or _suite_headline(both, suite_of.get(cand), weights)
+        comp = compare_runs(rows[cand], rows[base], margin=margin, alpha=alpha, headline=head)
         del rows
         _fill_outputs(results, cand, base, [(f, f"{t.task}\x1f{f.item_id}") for t in comp.tasks
                                             for f in t.flips[:max_flips]])
@@ -144,6 +148,27 @@ def compare_pairs(results: Results, pairs: Sequence[tuple[str, str]], verdicts: 
                     "tasks": tasks})
     return out, (f"recomputed from the sample rows with specboard.harness.gate.compare.compare_runs "
                  f"(margin δ = {margin:g}, α = {alpha:g})")
+
+
+def _suite_headline(rows: Sequence[Any], suite: str | None,
+                    cache: dict[str, tuple[str, dict[str, float]] | None]) -> tuple[str, dict[str, float]] | None:
+    """For runs that did not record their headline's weights: the suite's own, if the runs
+    have its aggregate metric row (``bfcl/overall``, not a plain task) and the suite's data
+    is in the cache; else None (no headline row)."""
+    from specboard.harness.results.schema import MetricRow
+    from specboard.suites import HEADLINES, headline_weights
+
+    head = HEADLINES.get(suite) if suite is not None else None
+    if suite is None or not isinstance(head, tuple) or not any(isinstance(r, MetricRow) and r.task == head[0] for r in rows):
+        return None
+    if any(not isinstance(r, MetricRow) and getattr(r, "task", None) == head[0] for r in rows):
+        return None  # the headline is one task: its own row says it all
+    if suite not in cache:
+        try:
+            cache[suite] = headline_weights(suite)
+        except Exception:  # no data here: the pair is shown per task only
+            cache[suite] = None
+    return cache[suite]
 
 
 def _from_verdicts(pairs: Sequence[tuple[str, str]], verdicts: pd.DataFrame, max_flips: int) -> list[dict[str, Any]]:

@@ -46,3 +46,17 @@ def load_suite(name: str) -> ModuleType:
     if name not in SUITES:
         raise UnknownSuiteError(f"unknown suite {name!r}; known: {', '.join(sorted(SUITES))}")
     return importlib.import_module(SUITES[name])
+
+
+def headline_weights(name: str) -> tuple[str, dict[str, float]] | None:
+    """(headline name, task → weight) of suite ``name``'s weighted ``headline(tasks)``, or None
+    when it defines none. Loads the suite's tasks (BFCL: its cached data, which sizes the live
+    categories); raises what loading raises. For runs that did not record their weights
+    (``extra.headline_weights`` of the headline's metric row)."""
+    module = load_suite(name)
+    if getattr(module, "headline", None) is None:
+        return None
+    from specboard.harness.runner.suite_run import headline_of
+
+    h = headline_of(module, name, module.tasks())
+    return h.name, dict(h.weights)

@@ -146,8 +146,7 @@ def suite_headline(rows: Sequence[Any]) -> tuple[str, dict[str, float]] | None:
     per task only, with a note)."""
     from specboard.harness.gate.headline import recorded_headline
     from specboard.harness.results.schema import RunRow
-    from specboard.harness.runner.suite_run import headline_of
-    from specboard.suites import load_suite
+    from specboard.suites import headline_weights
 
     recorded = recorded_headline(rows)
     if recorded is not None:
@@ -157,11 +156,7 @@ def suite_headline(rows: Sequence[Any]) -> tuple[str, dict[str, float]] | None:
         return None
     suite = suites.pop()
     try:
-        module = load_suite(suite)
-        if getattr(module, "headline", None) is None:
-            return None
-        h = headline_of(module, suite, module.tasks())
+        return headline_weights(suite)
     except Exception as exc:  # the headline is an extra: the per-task report stands without it
         print(f"specboard: note: no {suite} headline Δ ({type(exc).__name__}: {exc})", file=sys.stderr)
         return None
-    return h.name, dict(h.weights)

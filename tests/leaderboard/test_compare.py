@@ -1,0 +1,47 @@
+"""The board's pairs: the headline row from recorded weights, or the suite's for older runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from specboard.harness.results.schema import MetricRow, RunRow, dump_row
+from specboard.leaderboard.compare import compare_pairs
+from specboard.leaderboard.fixtures import fixture_rows
+from specboard.leaderboard.load import read_results
+
+
+def _pair(tmp_path: Path, *, recorded: bool) -> tuple[list[dict], Path]:
+    rows = fixture_rows(items=12, checkpoints=1)
+    if not recorded:  # as written before runs recorded their headline weights
+        rows = [r.model_copy(update={"extra": {}}) if isinstance(r, MetricRow) else r for r in rows]
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(dump_row(r) + "\n" for r in rows))
+    runs = [r for r in rows if isinstance(r, RunRow) and r.protocol.suite == "bfcl" and r.status == "finished"]
+    cand = next(r.run_id for r in runs if r.candidate.name.startswith("eggroll:"))
+    base = next(r.run_id for r in runs if r.candidate.name == "baseline:smollm2-135m")
+    out, _ = compare_pairs(read_results([path]), [(cand, base)], pd.DataFrame(), margin=0.02, alpha=0.05,
+                           max_flips=2)
+    return out, path
+
+
+def test_headline_row_from_recorded_weights_or_the_suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import specboard.suites as suites
+
+    out, _ = _pair(tmp_path, recorded=True)
+    head = [t for t in out[0]["tasks"] if t.get("headline")]
+    assert [t["task"] for t in head] == ["bfcl/overall"] and head[0]["verdict"] == "reported"
+    # an older run: the suite's weights are asked for (here one task only), once per suite
+    calls: list[str] = []
+    monkeypatch.setattr(suites, "headline_weights",
+                        lambda name: calls.append(name) or ("bfcl/overall", {"bfcl/multiple": 1.0}))
+    out, _ = _pair(tmp_path, recorded=False)
+    head = [t for t in out[0]["tasks"] if t.get("headline")]
+    multiple = next(t for t in out[0]["tasks"] if t["task"] == "bfcl/multiple")
+    assert calls == ["bfcl"] and head[0]["delta"] == pytest.approx(multiple["delta"])
+    assert head[0]["left_out"] == []
+    # no suite data: the pair is shown per task only
+    monkeypatch.setattr(suites, "headline_weights", lambda name: (_ for _ in ()).throw(FileNotFoundError("x")))
+    out, _ = _pair(tmp_path, recorded=False)
+    assert not [t for t in out[0]["tasks"] if t.get("headline")] and len(out[0]["tasks"]) == 2
