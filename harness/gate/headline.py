@@ -19,14 +19,17 @@ while evaluating (:mod:`specboard.harness.gate.monitor`).
 
 Why by hand: a stratified mean with a Welch–Satterthwaite t interval is a few lines over scipy's
 t quantile; the evaluation harnesses (lm-eval, Inspect AI) report per-task standard errors but
-no paired difference of a weighted aggregate. Not handled: a task with weight but no paired
-items is left out and the weights renormalised over the rest (listed in ``missing``). For a
-binary task the variance is at least p₊ + p₋ − (p₊ − p₋)², with the rates of wrong→right and
-right→wrong pairs smoothed as (k + ½)/(n + 1), so a task with no discordant pair (e.g. both runs 0 on every BFCL multi-turn
-item) still carries the uncertainty its item count leaves, and a single pair is usable; a
-continuous task with one pair leaves the headline unestimated, and one whose differences are
-all equal contributes no variance. The finite-pool correction is not applied (conservative
-for draws without replacement from a small pool).
+no paired difference of a weighted aggregate.
+
+Small tasks: for a binary task the variance is at least p₊ + p₋ − (p₊ − p₋)², with the rates
+of wrong→right and right→wrong pairs smoothed as (k + ½)/(n + 1), so a task with no discordant
+pair (e.g. both runs 0 on every BFCL multi-turn item) still carries the uncertainty its item
+count leaves, and a single pair is usable.
+
+Not handled: a task with weight but no paired items is left out and the weights renormalised
+over the rest (listed in ``missing``); a continuous task with one pair leaves the headline
+unestimated, and one whose differences are all equal contributes no variance; the finite-pool
+correction is not applied (conservative for draws without replacement from a small pool).
 """
 
 from __future__ import annotations
