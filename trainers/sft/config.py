@@ -7,7 +7,7 @@ Built, validated and recorded by the trainers' one config system
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -26,6 +26,10 @@ class SFTConfig(TrainCommon):
     function-calling examples built offline (:mod:`specboard.trainers.toolcall`), packed,
     loss on the answers only."""
 
+    recipe: str = "2"
+    """With ``data = "toolcall"``: which recipe builds the examples
+    (:data:`specboard.trainers.toolcall.build.RECIPES`)."""
+
     base: str = "baseline:smollm2-135m"
     """Model to fine-tune (``baseline:NAME`` or ``hf:DIR``)."""
     lora_r: int = 8
@@ -39,6 +43,10 @@ class SFTConfig(TrainCommon):
             problems.append("lora_r must be >= 1 and target_modules non-empty")
         if self.data not in ("threejs", "toolcall"):
             problems.append(f"data must be 'threejs' or 'toolcall', got {self.data!r}")
+        from specboard.trainers.toolcall.build import RECIPES
+
+        if self.recipe not in RECIPES:
+            problems.append(f"recipe must be one of {sorted(RECIPES)}, got {self.recipe!r}")
         return problems
 
 
@@ -54,6 +62,8 @@ PRESETS: dict[str, SFTConfig] = {
                           target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
                                           "down_proj"]),
 }
+# Recipe 3 (near-miss negatives; trainers/toolcall/README.md), otherwise the same run.
+PRESETS["toolcall-r3"] = replace(PRESETS["toolcall"], recipe="3")
 
 
 def load_config(*, preset: str | None = None, file: str | Path | None = None,

@@ -72,7 +72,7 @@ def _data(cfg: SFTConfig, tokenizer: Any, out: Path) -> tuple[Any, Any]:
         from specboard.trainers.toolcall.sft_data import for_sft
 
         return for_sft(tokenizer, cfg.seq_len, seed=cfg.seed, max_rows=cfg.steps * cfg.batch_size * cfg.grad_accum,
-                       out=out / "toolcall_data.jsonl")
+                       out=out / "toolcall_data.jsonl", recipe=cfg.recipe)
     data = build_chunks(tokenizer, cfg.seq_len, max_docs=cfg.max_docs, max_chunks=cfg.max_chunks, seed=cfg.seed)
     return data, ChunkDataset(data.chunks, with_ids=False)
 

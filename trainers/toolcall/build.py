@@ -9,8 +9,9 @@ specboard.trainers.toolcall.build`` and recorded in the set's ``meta``):
 2. Examples, drawn with weights :data:`KINDS`: ``simple``, ``multiple`` (distractors from
    the same module first — the hard choice), ``parallel``, ``parallel_multiple``,
    ``irrelevance`` (functions from one package, a request generated for a function of
-   another package, or small talk; answer ``[]``). Requests and answers by
-   :mod:`.templates`.
+   another package, or small talk; from version 3 also near misses: a request for a
+   function of the same module that is not offered; answer ``[]``). Requests and answers
+   by :mod:`.templates`. :data:`RECIPES` holds each version's weights.
 3. Deduplicated on the (functions, request) pair and on the request text alone (the first
    one drawn wins), so no request appears with two answers.
 4. :func:`.overlap.violations` over every function in the set must be empty, else
@@ -33,6 +34,7 @@ import hashlib
 import json
 import random
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,30 @@ KINDS: dict[str, float] = {"simple": 0.2, "multiple": 0.25, "parallel": 0.2,
 correct parallel answer (0 of 88 BFCL parallel items) and abstained on half the AST
 requests, so version 2 trains more parallel calls and fewer abstentions."""
 RECIPE_VERSION = "2"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How examples are drawn (the sources, dedup and overlap check are the same for all)."""
+
+    version: str
+    """Recorded as the set's ``recipe_version`` and the corpus name ``toolcall-vN``."""
+    kinds: dict[str, float]
+    """Draw weight of each example kind."""
+    near_miss: float = 0.0
+    """Share of ``irrelevance`` examples that are near misses: the request is for a function
+    of the *same module* as the offered ones, which is not offered (see :meth:`_Drawer.near_miss`)."""
+
+
+RECIPES: dict[str, Recipe] = {
+    "2": Recipe("2", KINDS),
+    # Version 3: version 2's specialist called a function on 20–28% of BFCL's irrelevance
+    # items, nearly always one from the same domain as the request (a weather function for a
+    # question about the weather it cannot answer). Its negatives were all easy (another
+    # package, or small talk), so version 3 makes 40% of them near misses and draws a few more.
+    "3": Recipe("3", {"simple": 0.2, "multiple": 0.25, "parallel": 0.175, "parallel_multiple": 0.125,
+                      "irrelevance": 0.25}, near_miss=0.4),
+}
 
 
 class OverlapError(RuntimeError):
@@ -77,8 +103,11 @@ def source_docs() -> tuple[list[FunctionDoc], dict[str, Any]]:
 class _Drawer:
     """Seeded example drawing over a fixed pool of docs."""
 
-    def __init__(self, docs: list[FunctionDoc], seed: int):
+    def __init__(self, docs: list[FunctionDoc], seed: int, near_misses: float = 0.0):
         self.docs = docs
+        self.near_misses = near_misses
+        self.was_near_miss = False
+        """Whether the last ``irrelevance`` example drawn was a near miss."""
         self.r = random.Random(seed)
         self.by_module: dict[str, list[FunctionDoc]] = {}
         for d in docs:
@@ -129,7 +158,32 @@ class _Drawer:
         extra = self.distractors(first, 1) if self.r.random() < 0.3 else []
         return self.offer(chosen + [e for e in extra if e not in chosen]), req, calls
 
+    def near_miss(self) -> tuple[list[FunctionDoc], str, list[Any]] | None:
+        """A request for one function of a module while 1–3 *other* functions of that module
+        are offered (answer ``[]``). Offered functions that could be the same one (same
+        summary, or the same parameter names and name words: numpy's ``amax`` and ``max``)
+        are left out; ``None`` when the module has no two distinct functions."""
+        wanted = self.r.choice(self.with_params)
+        summary = wanted["description"].split(". ")[0].strip().lower()
+        params = set(wanted["parameters"]["properties"])
+        own = set(T.words(wanted["name"].rsplit(".", 1)[-1]).split())
+        siblings = [d for d in self.by_module[module_of(wanted)]
+                    if d["name"] != wanted["name"]
+                    and d["description"].split(". ")[0].strip().lower() != summary
+                    and not (set(d["parameters"]["properties"]) == params
+                             and set(T.words(d["name"].rsplit(".", 1)[-1]).split()) == own)]
+        if not siblings:
+            return None
+        offered = self.r.sample(siblings, min(len(siblings), self.r.choice((1, 1, 2, 3))))
+        return self.offer(offered), T.request(wanted, T.choose_args(wanted, self.r), self.r), []
+
     def irrelevance(self) -> tuple[list[FunctionDoc], str, list[Any]]:
+        self.was_near_miss = False
+        if self.near_misses and self.r.random() < self.near_misses:
+            hit = self.near_miss()
+            if hit is not None:
+                self.was_near_miss = True
+                return hit
         offered = self.r.choice(self.docs)
         funcs = [offered, *self.distractors(offered, self.r.choice((0, 0, 1, 2)))]
         if self.r.random() < 0.3:
@@ -145,10 +199,11 @@ class _Drawer:
         return self.offer(funcs), T.request(other, T.choose_args(other, self.r), self.r), []
 
 
-def draw(docs: list[FunctionDoc], n: int, seed: int) -> list[dict[str, Any]]:
-    """``n`` unique examples (see module doc); fewer only if the pool runs dry."""
-    dr = _Drawer(docs, seed)
-    kinds, weights = list(KINDS), list(KINDS.values())
+def draw(docs: list[FunctionDoc], n: int, seed: int, recipe: str = RECIPE_VERSION) -> list[dict[str, Any]]:
+    """``n`` unique examples of ``recipe`` (see module doc); fewer only if the pool runs dry."""
+    rec = RECIPES[recipe]
+    dr = _Drawer(docs, seed, rec.near_miss)
+    kinds, weights = list(rec.kinds), list(rec.kinds.values())
     rows: list[dict[str, Any]] = []
     seen_pairs: set[str] = set()
     seen_requests: set[str] = set()
@@ -164,6 +219,8 @@ def draw(docs: list[FunctionDoc], n: int, seed: int) -> list[dict[str, Any]]:
         seen_requests.add(req)
         rows.append({"id": f"toolcall_{len(rows)}", "kind": kind, "functions": funcs, "request": req,
                      "answer": T.answer(calls), "source": sorted({package_of(f) for f in funcs})})
+        if kind == "irrelevance" and dr.was_near_miss:
+            rows[-1]["near_miss"] = True
     return rows
 
 
@@ -179,16 +236,18 @@ def messages(row: dict[str, Any]) -> list[dict[str, str]]:
     return b.system_prompt([{"role": "user", "content": row["request"]}], funcs, entry["id"])
 
 
-def build(n: int, seed: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def build(n: int, seed: int, recipe: str = RECIPE_VERSION) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The rows and the recipe record (sizes, kinds, sources, overlap result)."""
     docs, info = source_docs()
-    rows = draw(docs, n, seed)
+    rows = draw(docs, n, seed, recipe)
     used = {f["name"]: f for r in rows for f in r["functions"]}
     bad = violations(used.values())
     if bad:
         raise OverlapError(f"{len(bad)} training functions match a BFCL (name, description) pair: {bad[:10]}")
-    meta = {"recipe_version": RECIPE_VERSION, "seed": seed, "requested": n, "examples": len(rows),
-            "kinds": dict(Counter(r["kind"] for r in rows)), "functions_used": len(used),
+    meta = {"recipe_version": recipe, "seed": seed, "requested": n, "examples": len(rows),
+            "kinds": dict(Counter(r["kind"] for r in rows)),
+            **({"near_misses": sum(1 for r in rows if r.get("near_miss"))} if RECIPES[recipe].near_miss else {}),
+            "functions_used": len(used),
             "bfcl_function_docs_checked": bfcl_functions().n_docs, "overlap_violations": 0, **info}
     return rows, meta
 
@@ -211,9 +270,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="build the tool-calling training set (offline)")
     p.add_argument("--n", type=int, default=20000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--recipe", choices=sorted(RECIPES), default=RECIPE_VERSION)
     p.add_argument("--out", type=Path, default=Path("runs/toolcall/data.jsonl"))
     a = p.parse_args(argv)
-    rows, meta = build(a.n, a.seed)
+    rows, meta = build(a.n, a.seed, a.recipe)
     sha = write(rows, meta, a.out)
     print(json.dumps({**meta, "sha256": sha, "out": str(a.out)}, indent=1))
     return 0

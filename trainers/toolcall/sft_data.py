@@ -138,12 +138,12 @@ first ``steps × batch_size × grad_accum`` packed rows of their seeded shuffle)
 
 
 def for_sft(tokenizer: Any, seq_len: int, *, seed: int, max_rows: int,
-            out: Path | None = None) -> tuple[PackedData, PackedDataset]:
+            out: Path | None = None, recipe: str = "2") -> tuple[PackedData, PackedDataset]:
     """Build the set (:func:`.build.build`, overlap-checked), write it to ``out`` when given,
     and pack ``max_rows`` rows: what the SFT trainer trains on with ``data = "toolcall"``."""
     from specboard.trainers.toolcall.build import build, write
 
-    rows, meta = build(N_EXAMPLES, seed)
+    rows, meta = build(N_EXAMPLES, seed, recipe)
     if out is not None:
         meta = {**meta, "sha256": write(rows, meta, out)}
     data = pack(tokenizer, rows, seq_len, seed=seed, max_rows=max_rows, meta=meta)

@@ -86,6 +86,28 @@ def test_draw_is_deterministic_and_unique() -> None:
     assert all(r["answer"] == "[]" for r in a if r["kind"] == "irrelevance")
 
 
+def _doc(name: str, summary: str) -> dict[str, Any]:
+    return {"name": name, "description": summary, "parameters": {
+        "type": "dict", "properties": {"x": {"type": "integer", "description": "The input."}}, "required": ["x"]}}
+
+
+def test_recipe_3_near_misses_offer_only_other_functions_of_the_module() -> None:
+    groups = {"alpha": {"m.alpha", "m.alphacopy"}, "beta": {"m.beta"}, "gamma": {"m.gamma"}}
+    pool = [_doc(f"m.{w}", f"{w.title()} the value.") for w in groups]
+    pool += [_doc("m.alphacopy", "Alpha the value."),  # an alias: may never stand in for m.alpha
+             _doc("n.delta", "Delta the value.")]  # a module with one function: no near miss
+    rows = build.draw(pool, 200, seed=1, recipe="3")
+    near = [r for r in rows if r.get("near_miss")]
+    assert len(near) >= 3 and all(r["kind"] == "irrelevance" and r["answer"] == "[]" for r in near)
+    for r in near:
+        offered = {f["name"] for f in r["functions"]}
+        assert {n.split(".")[0] for n in offered} == {"m"}
+        named = [g for g in groups if g in r["request"].lower()]
+        assert len(named) == 1, r["request"]
+        assert not offered & groups[named[0]], (offered, r["request"])
+    assert not any(r.get("near_miss") for r in build.draw(pool, 200, seed=1, recipe="2"))
+
+
 def _possible(value: Any) -> list[Any]:
     if isinstance(value, dict):
         return [{k: [v] for k, v in value.items()}]
@@ -216,6 +238,9 @@ def test_sft_preset_selects_toolcall_data() -> None:
     assert load_config().data == "threejs"
     with pytest.raises(ConfigError, match="data must be"):
         load_config(overrides={"data": "bfcl"})
+    assert cfg.recipe == "2" and load_config(preset="toolcall-r3").recipe == "3"
+    with pytest.raises(ConfigError, match="recipe must be"):
+        load_config(preset="toolcall", overrides={"recipe": "9"})
 
 
 def test_machine_paths_are_not_defaults() -> None:
