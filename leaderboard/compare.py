@@ -23,10 +23,13 @@ specialist against every board baseline. At most ``max_pairs``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from specboard.leaderboard.load import Results
+
+if TYPE_CHECKING:
+    from specboard.harness.gate.headline import Headline
 
 
 def choose_pairs(board: pd.DataFrame, verdicts: pd.DataFrame, runs: pd.DataFrame,
@@ -110,7 +113,7 @@ def compare_pairs(results: Results, pairs: Sequence[tuple[str, str]], verdicts: 
     # rows are built per pair and dropped after it: 100k-item runs make ~1 KB objects each
     out = []
     suite_of = {r.run_id: r.protocol.suite for r in results.runs}
-    weights: dict[str, tuple[str, dict[str, float]] | None] = {}
+    weights: dict[str, Headline | None] = {}
     for cand, base in pairs:
         if not results.samples.of_run(cand).size or not results.samples.of_run(base).size:
             continue
@@ -151,24 +154,20 @@ def compare_pairs(results: Results, pairs: Sequence[tuple[str, str]], verdicts: 
 
 
 def _suite_headline(rows: Sequence[Any], suite: str | None,
-                    cache: dict[str, tuple[str, dict[str, float]] | None]) -> tuple[str, dict[str, float]] | None:
-    """For runs that did not record their headline's weights: the suite's own, if the runs
-    have its aggregate metric row (``bfcl/overall``, not a plain task) and the suite's data
-    is in the cache; else None (no headline row)."""
+                    cache: dict[str, Headline | None]) -> Headline | None:
+    """For runs that did not record their headline's weights: the suite's own
+    (:func:`specboard.suites.runs_headline`), only if the runs have its aggregate metric row
+    (``bfcl/overall``, not a plain task) and the suite's data is in the cache; else None (no
+    headline row)."""
     from specboard.harness.results.schema import MetricRow
-    from specboard.suites import HEADLINES, headline_weights
+    from specboard.suites import HEADLINES, runs_headline
 
     head = HEADLINES.get(suite) if suite is not None else None
     if suite is None or not isinstance(head, tuple) or not any(isinstance(r, MetricRow) and r.task == head[0] for r in rows):
         return None
     if any(not isinstance(r, MetricRow) and getattr(r, "task", None) == head[0] for r in rows):
         return None  # the headline is one task: its own row says it all
-    if suite not in cache:
-        try:
-            cache[suite] = headline_weights(suite)
-        except Exception:  # no data here: the pair is shown per task only
-            cache[suite] = None
-    return cache[suite]
+    return runs_headline(rows, suite, cache=cache)
 
 
 def _from_verdicts(pairs: Sequence[tuple[str, str]], verdicts: pd.DataFrame, max_flips: int) -> list[dict[str, Any]]:

@@ -11,9 +11,14 @@ per suite.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Sequence
 from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from specboard.harness.errors import UsageError
+
+if TYPE_CHECKING:
+    from specboard.harness.gate.headline import Headline
 
 SUITES: dict[str, str] = {
     "bfcl": "specboard.suites.bfcl",
@@ -48,8 +53,8 @@ def load_suite(name: str) -> ModuleType:
     return importlib.import_module(SUITES[name])
 
 
-def headline_weights(name: str) -> tuple[str, dict[str, float]] | None:
-    """(headline name, task → weight) of suite ``name``'s weighted ``headline(tasks)``, or None
+def headline_weights(name: str) -> Headline | None:
+    """Suite ``name``'s weighted ``headline(tasks)`` (name, task → weight), or None
     when it defines none. Loads the suite's tasks (BFCL: its cached data, which sizes the live
     categories); raises what loading raises. For runs that did not record their weights
     (``extra.headline_weights`` of the headline's metric row)."""
@@ -58,5 +63,36 @@ def headline_weights(name: str) -> tuple[str, dict[str, float]] | None:
         return None
     from specboard.harness.runner.suite_run import headline_of
 
-    h = headline_of(module, name, module.tasks())
-    return h.name, dict(h.weights)
+    return headline_of(module, name, module.tasks())
+
+
+def runs_headline(rows: Sequence[Any], suite: str | None = None, *,
+                  cache: dict[str, Headline | None] | None = None,
+                  on_error: Callable[[str, Exception], None] | None = None) -> Headline | None:
+    """The headline two runs are compared on: as recorded in their
+    metric rows, else :func:`headline_weights` of ``suite`` (default: the one suite of the run
+    rows), memoised per suite in ``cache`` when given. None when the suite is unknown or
+    ambiguous, has no weighted headline, or its data cannot be loaded (``on_error(suite, exc)``
+    is told; the per-task comparison stands without the headline)."""
+    from specboard.harness.gate.headline import recorded_headline
+    from specboard.harness.results.schema import RunRow
+
+    recorded = recorded_headline(rows)
+    if recorded is not None:
+        return recorded
+    if suite is None:
+        suites = {r.protocol.suite for r in rows if isinstance(r, RunRow)}
+        if len(suites) != 1:
+            return None
+        suite = suites.pop()
+    if cache is not None and suite in cache:
+        return cache[suite]
+    try:
+        found = headline_weights(suite)
+    except Exception as exc:  # the headline is an extra: never fail a comparison for it
+        found = None
+        if on_error is not None:
+            on_error(suite, exc)
+    if cache is not None:
+        cache[suite] = found
+    return found

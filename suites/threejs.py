@@ -383,6 +383,6 @@ def tasks(**_: Any) -> list[Task]:
 
 def headline(tasks: list[Task]) -> Any:
     """The suite's headline for the gate: held-out bits/byte (the other tasks are reported)."""
-    from specboard.harness.runner.suite_run import Headline
+    from specboard.harness.gate.headline import Headline
 
     return Headline("threejs/heldout_bpb", {t.name: 1.0 if t.name == "threejs/heldout_bpb" else 0.0 for t in tasks})

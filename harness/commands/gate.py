@@ -20,11 +20,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from specboard.harness.errors import ExitCode
 from specboard.harness.gate.baseline import NOISE_FILE, latest_per_task, margins_for
 from specboard.harness.options import GATE_FLAGS, add_flags, int_at_least
+
+if TYPE_CHECKING:
+    from specboard.harness.gate.headline import Headline
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -139,24 +142,12 @@ def run_compare(args: argparse.Namespace) -> ExitCode:
     return _report(comparison, a_id, b_id, args, f"specboard compare {a_id} vs {b_id}")
 
 
-def suite_headline(rows: Sequence[Any]) -> tuple[str, dict[str, float]] | None:
-    """(name, task → weight) of the runs' headline: as recorded in their metric rows, else
-    from the suite the runs were made with (their run rows); None when the suite is unknown,
-    has no weighted headline or its data cannot be loaded (then the comparison is reported
-    per task only, with a note)."""
-    from specboard.harness.gate.headline import recorded_headline
-    from specboard.harness.results.schema import RunRow
-    from specboard.suites import headline_weights
+def suite_headline(rows: Sequence[Any]) -> Headline | None:
+    """The runs' headline (:func:`specboard.suites.runs_headline`); when the suite's data
+    cannot be loaded the comparison is reported per task only, with a note on stderr."""
+    from specboard.suites import runs_headline
 
-    recorded = recorded_headline(rows)
-    if recorded is not None:
-        return recorded
-    suites = {r.protocol.suite for r in rows if isinstance(r, RunRow)}
-    if len(suites) != 1:
-        return None
-    suite = suites.pop()
-    try:
-        return headline_weights(suite)
-    except Exception as exc:  # the headline is an extra: the per-task report stands without it
+    def note(suite: str, exc: Exception) -> None:
         print(f"specboard: note: no {suite} headline Δ ({type(exc).__name__}: {exc})", file=sys.stderr)
-        return None
+
+    return runs_headline(rows, on_error=note)

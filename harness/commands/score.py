@@ -165,8 +165,7 @@ def score_into_run(candidate: Any, tasks: Sequence[Any], grouped: dict[str, list
             for item, e in grouped[task.name]:
                 if (task.name, item.id, e.repeat) not in run.done:  # nothing was generated here: no latency
                     run.record(task, [task.score_output(item, e.output, repeat=e.repeat)], repeat=e.repeat)
-        head = headline_of(suite, name, tasks)
-        metrics = run.aggregate(used, getattr(suite, "suite_metrics", None), headline=(head.name, head.weights))
+        metrics = run.aggregate(used, getattr(suite, "suite_metrics", None), headline=headline_of(suite, name, tasks))
     return run, metrics
 
 

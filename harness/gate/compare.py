@@ -37,7 +37,7 @@ from specboard.harness.gate.stats import (
 from specboard.harness.results.schema import MetricRow, SampleRow, VerdictRow
 
 if TYPE_CHECKING:
-    from specboard.harness.gate.headline import HeadlineDelta
+    from specboard.harness.gate.headline import Headline, HeadlineDelta
 
 Verdict = Literal["PASS", "FAIL", "INCONCLUSIVE"]
 OVERALL = "__overall__"
@@ -248,7 +248,7 @@ def compare_runs(
     t_min_pairs: int = 100,
     holm_family: int | None = None,
     tasks: Sequence[str] | None = None,
-    headline: tuple[str, Mapping[str, float]] | None = None,
+    headline: Headline | None = None,
 ) -> Comparison:
     """Compare a candidate run's rows with a baseline run's rows, task by task.
 
@@ -256,7 +256,7 @@ def compare_runs(
     ``holm_family`` overrides the family size for Holm (the pytest plugin decides single
     tasks before the whole family is known and passes the session's task count, which
     is the conservative Bonferroni first step). ``tasks`` restricts the comparison.
-    ``headline``: (name, task → weight) of the suite's weighted headline, whose paired Δ is
+    ``headline``: the suite's weighted headline (name, task → weight), whose paired Δ is
     then reported too (:mod:`specboard.harness.gate.headline`).
     """
     pairs = pair_samples(candidate_rows, baseline_rows)

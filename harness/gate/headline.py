@@ -37,11 +37,23 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-from specboard.harness.gate.compare import Pair
 from specboard.harness.results.schema import MetricRow
+
+if TYPE_CHECKING:
+    from specboard.harness.gate.compare import Pair
+
+
+class Headline(NamedTuple):
+    """A suite's headline metric: a weighted mean over its tasks' per-item scores (the suite's
+    ``headline(tasks)``; recorded in that metric row's ``extra.headline_weights``)."""
+
+    name: str
+    """Metric task name, e.g. ``bfcl/overall``."""
+    weights: dict[str, float]
+    """Task name → weight (non-negative; normalised over the selected tasks)."""
 
 
 @dataclass
@@ -153,11 +165,11 @@ def headline_delta(pairs: Mapping[str, Sequence[Pair]], weights: Mapping[str, fl
     return out
 
 
-def recorded_headline(rows: Iterable[Any]) -> tuple[str, dict[str, float]] | None:
-    """(name, task → weight) of the headline recorded in the runs' metric rows
+def recorded_headline(rows: Iterable[Any]) -> Headline | None:
+    """The headline recorded in the runs' metric rows
     (``extra.headline_weights``, written when a run finishes), or None if none was recorded.
     With several, the first in row order wins."""
     for r in rows:
         if isinstance(r, MetricRow) and isinstance(r.extra.get("headline_weights"), dict):
-            return r.task, {str(k): float(v) for k, v in r.extra["headline_weights"].items()}
+            return Headline(r.task, {str(k): float(v) for k, v in r.extra["headline_weights"].items()})
     return None

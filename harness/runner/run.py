@@ -23,13 +23,14 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from specboard.harness.candidates.base import Candidate
 from specboard.harness.errors import RunFailedError
+from specboard.harness.gate.headline import Headline
 from specboard.harness.results.schema import (
     OUTPUT_LIMIT,
     CandidateInfo,
@@ -214,9 +215,9 @@ class Run:
         return [r for k, r in self.stored.items() if k[0] == task]
 
     def aggregate(self, tasks: Sequence[Task], suite_metrics: Any = None,
-                  headline: tuple[str, Mapping[str, float]] | None = None) -> list[MetricRow]:
+                  headline: Headline | None = None) -> list[MetricRow]:
         """Append and return the metric rows: each task's, then the suite's own aggregates.
-        ``headline`` (name, task → weight): its weights are recorded in the extra of the
+        ``headline``: its weights are recorded in the extra of the
         metric row of that name (``headline_weights``), so a consumer of the rows alone can
         compute paired headline differences (:mod:`specboard.harness.gate.headline`)."""
         metrics: list[MetricRow] = []
@@ -228,8 +229,8 @@ class Run:
             metrics += suite_metrics(self.run_id, list(self.stored.values()))
         if headline is not None:
             for m in metrics:
-                if m.task == headline[0]:
-                    m.extra["headline_weights"] = dict(headline[1])
+                if m.task == headline.name:
+                    m.extra["headline_weights"] = dict(headline.weights)
         self.store.append(metrics)
         return metrics
 

@@ -32,6 +32,7 @@ from typing import Any
 
 from specboard.harness.candidates.base import Candidate
 from specboard.harness.errors import RunFailedError, SpecboardError
+from specboard.harness.gate.headline import Headline
 from specboard.harness.results.schema import CandidateInfo, MetricRow, Protocol, SampleRow
 from specboard.harness.runner.options import RunOptions
 from specboard.harness.runner.order import DrawSchedule, sampling_weights, seeded_order
@@ -79,16 +80,6 @@ class Monitor(typing.Protocol):
     def stop_reason(self) -> str | None:
         """Non-None once evaluating more items cannot change the decision."""
         ...
-
-
-@dataclass
-class Headline:
-    """A suite's headline metric: a weighted mean over its tasks' per-item scores."""
-
-    name: str
-    """Metric task name, e.g. ``bfcl/overall``."""
-    weights: dict[str, float]
-    """Task name → weight (non-negative; normalised over the selected tasks)."""
 
 
 def headline_of(module: ModuleType | None, suite: str, tasks: Sequence[Task]) -> Headline:
@@ -171,7 +162,7 @@ class SuiteRun:
             if self.options.top_up:
                 self.top_up(run, self.options.top_up)
             metrics = run.aggregate(self.tasks, getattr(self.module, "suite_metrics", None),
-                                    headline=(self.headline.name, self.headline.weights))
+                                    headline=self.headline)
         by_task = {t.name: run.rows_of(t.name) for t in self.tasks}
         return SuiteResult(run, self.tasks, metrics, stop, draws, time.monotonic() - t0, self.headline, by_task)
 

@@ -130,7 +130,7 @@ def category_weights(pool_sizes: dict[str, int]) -> dict[str, float]:
 def headline(tasks: Sequence[Any]) -> Any:
     """The suite's headline for the sequential gate: ``bfcl/overall`` as per-item weights
     over the selected categories (renormalised when only some are selected)."""
-    from specboard.harness.runner.suite_run import Headline
+    from specboard.harness.gate.headline import Headline
 
     sizes = {t.name.removeprefix("bfcl/"): len(t.items()) for t in tasks}
     weights = category_weights(sizes)

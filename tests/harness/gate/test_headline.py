@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from specboard.harness.cli import main
 from specboard.harness.gate.compare import compare_runs, pair_samples
-from specboard.harness.gate.headline import headline_delta, recorded_headline
+from specboard.harness.gate.headline import Headline, headline_delta, recorded_headline
 from specboard.harness.results.schema import CandidateInfo, Environment, Protocol, RunRow, SampleRow
 from specboard.harness.results.store import append_rows, read_rows
 
@@ -104,7 +104,6 @@ def test_single_items_protocol_changes_and_direction() -> None:
 def test_compare_reports_the_headline_in_table_and_verdict_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     import specboard.suites as suites
-    from specboard.harness.runner.suite_run import Headline
 
     module = SimpleNamespace(
         tasks=lambda **_: [SimpleNamespace(name="s/a"), SimpleNamespace(name="s/b")],
@@ -130,7 +129,7 @@ def test_compare_reports_the_headline_in_table_and_verdict_row(tmp_path: Path, m
 def test_compare_runs_without_weights_has_no_headline() -> None:
     cand, base = rows("c", {"s/a": [1, 0]}), rows("b", {"s/a": [0, 0]})
     assert compare_runs(cand, base).headline is None
-    assert compare_runs(cand, base, headline=("s/h", {"s/a": 1.0})).headline is not None
+    assert compare_runs(cand, base, headline=Headline("s/h", {"s/a": 1.0})).headline is not None
 
 
 def test_a_finished_run_records_its_headline_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -142,7 +141,6 @@ def test_a_finished_run_records_its_headline_weights(tmp_path: Path, monkeypatch
     import specboard.suites as suites
     from specboard.harness.candidates import Candidate, GenerateRequest, resolve
     from specboard.harness.runner import RunOptions, evaluate_suite
-    from specboard.harness.runner.suite_run import Headline
     from specboard.harness.runner.tasks import Item, Scored, Task
 
     class Echo(Task):
