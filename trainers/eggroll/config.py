@@ -65,7 +65,8 @@ class EggConfig(TrainerConfig):
     fitness: str = "sign"
     """Pair shaping of Δ_k = score⁺ − score⁻: ``sign`` (default), f_k ∈ {−1, 0, 1}; or
     ``zscore``, f_k = clip(round(2·Δ_k / rms(Δ)), −F, F) with F = FITNESS_LEVELS, so a pair
-    whose twins differ a lot votes up to F times as hard (rms over this process's pairs)."""
+    whose twins differ a lot votes up to F times as hard (rms over this process's pairs); or
+    ``rank``, f_k = sign(Δ_k)·⌈F·u_k⌉ with u_k the rank of |Δ_k| among the non-zero pairs."""
     # run
     steps: int = 1000
     seed: int = 0
@@ -102,10 +103,10 @@ class EggConfig(TrainerConfig):
             problems.append("noise shifts must be in [0, 24]")
         if self.optimizer not in ("threshold", "adamw"):
             problems.append(f"optimizer must be 'threshold' or 'adamw', got {self.optimizer!r}")
-        if self.fitness not in ("sign", "zscore"):
-            problems.append(f"fitness must be 'sign' or 'zscore', got {self.fitness!r}")
-        if self.fitness == "zscore" and FITNESS_LEVELS * self.noise_bound > 127:
-            problems.append(f"fitness 'zscore' votes f·a in int8: noise_bound must be <= "
+        if self.fitness not in ("sign", "zscore", "rank"):
+            problems.append(f"fitness must be 'sign', 'zscore' or 'rank', got {self.fitness!r}")
+        if self.fitness in ("zscore", "rank") and FITNESS_LEVELS * self.noise_bound > 127:
+            problems.append(f"fitness {self.fitness!r} votes f·a in int8: noise_bound must be <= "
                             f"{127 // FITNESS_LEVELS}, got {self.noise_bound}")
         if self.backend not in ("cpu", "cuda"):
             problems.append(f"backend must be 'cpu' or 'cuda', got {self.backend!r}")

@@ -56,10 +56,22 @@ def shape(delta: np.ndarray, mode: str) -> np.ndarray:
     quantised to int8 and clipped so a few outlier pairs cannot dominate; rms over the given
     pairs only (one process's share when distributed: every replica still applies the same
     gathered f, so the update stays identical everywhere). Not centred: Δ of antithetic twins
-    is already symmetric around 0 under the null.
+    is already symmetric around 0 under the null. ``rank``: f = sign(Δ)·⌈F·u⌉ with u the
+    rank of |Δ| among the non-zero pairs in (0, 1] — every voting pair votes, by rank of its
+    margin, so the weights do not depend on the scale or the tails of Δ (centred-rank
+    shaping of OpenAI-ES, per pair).
     """
     if mode == "sign":
         return np.sign(delta).astype(np.int8)
+    if mode == "rank":
+        out = np.zeros(delta.shape, np.int8)
+        nz = np.flatnonzero(delta)
+        if nz.size:
+            order = np.argsort(np.abs(delta[nz]), kind="stable")
+            level = np.empty(nz.size, np.int64)
+            level[order] = np.ceil(FITNESS_LEVELS * (np.arange(nz.size) + 1) / nz.size)
+            out[nz] = (np.sign(delta[nz]) * level).astype(np.int8)
+        return out
     d = delta.astype(np.float64)
     rms = math.sqrt(float(np.mean(d * d))) if d.size else 0.0
     if rms == 0.0:

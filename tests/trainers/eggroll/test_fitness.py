@@ -1,4 +1,4 @@
-"""Pair fitness shaping: ``sign`` and the clipped, quantised ``zscore``."""
+"""Pair fitness shaping: ``sign``, the clipped, quantised ``zscore`` and ``rank``."""
 
 from __future__ import annotations
 
@@ -32,4 +32,16 @@ def test_zscore_needs_noise_that_keeps_f_times_a_in_int8() -> None:
     with pytest.raises(ConfigError, match="noise_bound must be <= 31"):
         build_config("tiny", fitness="zscore", noise_bound=40)
     with pytest.raises(ConfigError, match="fitness must be"):
-        build_config("tiny", fitness="rank")
+        build_config("tiny", fitness="softmax")
+    with pytest.raises(ConfigError, match="fitness 'rank' votes"):
+        build_config("tiny", fitness="rank", noise_bound=40)
+
+
+def test_rank_votes_by_the_rank_of_the_margin() -> None:
+    d = np.array([0, -3, 1, 900, -2, 5, 0, 4, -1000], np.int64)
+    f = shape(d, "rank")
+    assert f.dtype == np.int8
+    # 7 non-zero pairs ranked by |Δ|: 1, -2, -3, 4, 5, 900, -1000 → ⌈4·r/7⌉ = 1, 2, 2, 3, 3, 4, 4
+    assert f.tolist() == [0, -2, 1, 4, -2, 3, 0, 3, -4]
+    assert np.array_equal(shape(d * 7, "rank"), f) and np.array_equal(shape(-d, "rank"), -f)
+    assert shape(np.zeros(4, np.int64), "rank").tolist() == [0] * 4

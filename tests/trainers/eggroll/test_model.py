@@ -64,7 +64,7 @@ def test_fused_layernorm_exact_at_extremes():
 
 
 @pytest.mark.parametrize("optimizer, fitness", [("threshold", "sign"), ("adamw", "sign"),
-                                                ("adamw", "zscore")])
+                                                ("adamw", "zscore"), ("adamw", "rank")])
 def test_kernel_trainer_equals_reference_trainer(tmp_path, corpus, optimizer, fitness):
     """The fused kernels (forward, fitness, votes, moves) train exactly like the numpy path."""
     from specboard.kernels import egg, ops
