@@ -62,7 +62,9 @@ PRESETS: dict[str, SFTConfig] = {
                           target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
                                           "down_proj"]),
 }
-# Recipe 3 (near-miss negatives; trainers/toolcall/README.md), otherwise the same run.
+# Recipe 3 (near-miss negatives), otherwise the same run: specialist:toolcall-135m-r3, which
+# abstains better (irrelevance 0.97 vs 0.82) and calls less (AST −0.09 to −0.16;
+# trainers/toolcall/README.md).
 PRESETS["toolcall-r3"] = replace(PRESETS["toolcall"], recipe="3")
 
 
