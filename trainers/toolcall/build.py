@@ -66,9 +66,9 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     "2": Recipe("2", KINDS),
     # Version 3: version 2's specialist called a function on 20–28% of BFCL's irrelevance
-    # items, nearly always one from the same domain as the request (a weather function for a
-    # question about the weather it cannot answer). Its negatives were all easy (another
-    # package, or small talk), so version 3 makes 40% of them near misses and draws a few more.
+    # items, mostly one on the request's topic that cannot serve it (an IRR function for the
+    # *external* rate of return). Its negatives were all easy (another package, or small
+    # talk), so version 3 makes 40% of them near misses and draws a few more.
     "3": Recipe("3", {"simple": 0.2, "multiple": 0.25, "parallel": 0.175, "parallel_multiple": 0.125,
                       "irrelevance": 0.25}, near_miss=0.4),
 }
@@ -160,9 +160,10 @@ class _Drawer:
 
     def near_miss(self) -> tuple[list[FunctionDoc], str, list[Any]] | None:
         """A request for one function of a module while 1–3 *other* functions of that module
-        are offered (answer ``[]``). Offered functions that could be the same one (same
-        summary, or the same parameter names and name words: numpy's ``amax`` and ``max``)
-        are left out; ``None`` when the module has no two distinct functions."""
+        are offered (answer ``[]``). Offered functions that could be the same one are left out:
+        the same summary (aliases such as numpy's ``amax`` and ``max`` share their docstring),
+        or the same parameter names under a name that differs only in case or underscores.
+        ``None`` when the module has no such other function."""
         wanted = self.r.choice(self.with_params)
         summary = wanted["description"].split(". ")[0].strip().lower()
         params = set(wanted["parameters"]["properties"])
