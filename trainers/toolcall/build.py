@@ -36,18 +36,11 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from specboard.trainers.toolcall import templates as T
 from specboard.trainers.toolcall.overlap import bfcl_functions, excluded, violations
 from specboard.trainers.toolcall.schema import FunctionDoc
-
-KINDS: dict[str, float] = {"simple": 0.2, "multiple": 0.25, "parallel": 0.2,
-                           "parallel_multiple": 0.15, "irrelevance": 0.2}
-"""Version 2 (version 1: 0.25 / 0.3 / 0.08 / 0.07 / 0.3). Version 1's specialist never wrote a
-correct parallel answer (0 of 88 BFCL parallel items) and abstained on half the AST
-requests, so version 2 trains more parallel calls and fewer abstentions."""
-RECIPE_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -64,7 +57,11 @@ class Recipe:
 
 
 RECIPES: dict[str, Recipe] = {
-    "2": Recipe("2", KINDS),
+    # Version 2 (version 1: 0.25 / 0.3 / 0.08 / 0.07 / 0.3). Version 1's specialist never wrote
+    # a correct parallel answer (0 of 88 BFCL parallel items) and abstained on half the AST
+    # requests, so version 2 trains more parallel calls and fewer abstentions.
+    "2": Recipe("2", {"simple": 0.2, "multiple": 0.25, "parallel": 0.2, "parallel_multiple": 0.15,
+                      "irrelevance": 0.2}),
     # Version 3: version 2's specialist called a function on 20–28% of BFCL's irrelevance
     # items, mostly one on the request's topic that cannot serve it (an IRR function for the
     # *external* rate of return). Its negatives were all easy (another package, or small
@@ -72,6 +69,25 @@ RECIPES: dict[str, Recipe] = {
     "3": Recipe("3", {"simple": 0.2, "multiple": 0.25, "parallel": 0.175, "parallel_multiple": 0.125,
                       "irrelevance": 0.25}, near_miss=0.4),
 }
+
+RECIPE_VERSION = "2"
+"""The default recipe: the one the committed specialist ``toolcall-135m`` was trained on."""
+KINDS: dict[str, float] = RECIPES[RECIPE_VERSION].kinds
+"""The default recipe's draw weights."""
+
+
+class Drawn(NamedTuple):
+    """One drawn example before dedup."""
+
+    functions: list[FunctionDoc]
+    """The offered docs, in the order the prompt lists them."""
+    request: str
+    """The user's request."""
+    calls: list[Any]
+    """``(name, args)`` of each expected call; empty for an abstention."""
+    near_miss: bool = False
+    """An ``irrelevance`` example whose request is for an unoffered function of the offered
+    functions' module (:meth:`_Drawer.near_miss`)."""
 
 
 class OverlapError(RuntimeError):
@@ -106,8 +122,6 @@ class _Drawer:
     def __init__(self, docs: list[FunctionDoc], seed: int, near_misses: float = 0.0):
         self.docs = docs
         self.near_misses = near_misses
-        self.was_near_miss = False
-        """Whether the last ``irrelevance`` example drawn was a near miss."""
         self.r = random.Random(seed)
         self.by_module: dict[str, list[FunctionDoc]] = {}
         for d in docs:
@@ -128,24 +142,24 @@ class _Drawer:
         self.r.shuffle(out)
         return out
 
-    def simple(self) -> tuple[list[FunctionDoc], str, list[Any]]:
+    def simple(self) -> Drawn:
         d = self.r.choice(self.with_params)
         args = T.choose_args(d, self.r)
-        return [d], T.request(d, args, self.r), [(d["name"], args)]
+        return Drawn([d], T.request(d, args, self.r), [(d["name"], args)])
 
-    def multiple(self) -> tuple[list[FunctionDoc], str, list[Any]]:
-        funcs, req, calls = self.simple()
-        return self.offer(funcs + self.distractors(funcs[0], self.r.choice((1, 1, 2, 2, 3)))), req, calls
+    def multiple(self) -> Drawn:
+        funcs, req, calls, _ = self.simple()
+        return Drawn(self.offer(funcs + self.distractors(funcs[0], self.r.choice((1, 1, 2, 2, 3)))), req, calls)
 
-    def parallel(self) -> tuple[list[FunctionDoc], str, list[Any]]:
+    def parallel(self) -> Drawn:
         d = self.r.choice(self.with_params)
         sets = [T.choose_args(d, self.r)]
         for _ in range(self.r.choice((1, 1, 2))):
             sets.append(T.vary(d, sets[0], self.r))
         funcs = [d] + (self.distractors(d, 1) if self.r.random() < 0.3 else [])
-        return self.offer(funcs), T.parallel_request(d, sets, self.r), [(d["name"], a) for a in sets]
+        return Drawn(self.offer(funcs), T.parallel_request(d, sets, self.r), [(d["name"], a) for a in sets])
 
-    def parallel_multiple(self) -> tuple[list[FunctionDoc], str, list[Any]]:
+    def parallel_multiple(self) -> Drawn:
         first = self.r.choice(self.with_params)
         chosen = [first, *self.distractors(first, self.r.choice((1, 1, 2)))]
         parts, calls = [], []
@@ -156,9 +170,9 @@ class _Drawer:
         glue = self.r.choice(("{a}. Also, {b}.", "{a}, and then {b}.", "First, {a}. Then {b}."))
         req = glue.format(a=parts[0], b=". Also, ".join(p[:1].lower() + p[1:] for p in parts[1:]))
         extra = self.distractors(first, 1) if self.r.random() < 0.3 else []
-        return self.offer(chosen + [e for e in extra if e not in chosen]), req, calls
+        return Drawn(self.offer(chosen + [e for e in extra if e not in chosen]), req, calls)
 
-    def near_miss(self) -> tuple[list[FunctionDoc], str, list[Any]] | None:
+    def near_miss(self) -> Drawn | None:
         """A request for one function of a module while 1–3 *other* functions of that module
         are offered (answer ``[]``). Offered functions that could be the same one are left out:
         the same summary (aliases such as numpy's ``amax`` and ``max`` share their docstring),
@@ -176,19 +190,17 @@ class _Drawer:
         if not siblings:
             return None
         offered = self.r.sample(siblings, min(len(siblings), self.r.choice((1, 1, 2, 3))))
-        return self.offer(offered), T.request(wanted, T.choose_args(wanted, self.r), self.r), []
+        return Drawn(self.offer(offered), T.request(wanted, T.choose_args(wanted, self.r), self.r), [], near_miss=True)
 
-    def irrelevance(self) -> tuple[list[FunctionDoc], str, list[Any]]:
-        self.was_near_miss = False
+    def irrelevance(self) -> Drawn:
         if self.near_misses and self.r.random() < self.near_misses:
             hit = self.near_miss()
             if hit is not None:
-                self.was_near_miss = True
                 return hit
         offered = self.r.choice(self.docs)
         funcs = [offered, *self.distractors(offered, self.r.choice((0, 0, 1, 2)))]
         if self.r.random() < 0.3:
-            return self.offer(funcs), T.small_talk(self.r), []
+            return Drawn(self.offer(funcs), T.small_talk(self.r), [])
         pkgs = {package_of(f) for f in funcs}
         words = {w for f in funcs for w in T.words(f["name"]).split() + f["description"].lower().split()}
         for _ in range(50):
@@ -197,7 +209,7 @@ class _Drawer:
                 continue
             if len(set(T.words(other["name"].rsplit(".", 1)[-1]).split()) & words) == 0:
                 break
-        return self.offer(funcs), T.request(other, T.choose_args(other, self.r), self.r), []
+        return Drawn(self.offer(funcs), T.request(other, T.choose_args(other, self.r), self.r), [])
 
 
 def draw(docs: list[FunctionDoc], n: int, seed: int, recipe: str = RECIPE_VERSION) -> list[dict[str, Any]]:
@@ -212,16 +224,15 @@ def draw(docs: list[FunctionDoc], n: int, seed: int, recipe: str = RECIPE_VERSIO
     while len(rows) < n and attempts < 5 * n:
         attempts += 1
         kind = dr.r.choices(kinds, weights)[0]
-        funcs, req, calls = getattr(dr, kind)()
+        funcs, req, calls, near_miss = getattr(dr, kind)()
         key = hashlib.sha256(json.dumps([[f["name"] for f in funcs], req]).encode()).hexdigest()
         if key in seen_pairs or req in seen_requests:
             continue
         seen_pairs.add(key)
         seen_requests.add(req)
         rows.append({"id": f"toolcall_{len(rows)}", "kind": kind, "functions": funcs, "request": req,
-                     "answer": T.answer(calls), "source": sorted({package_of(f) for f in funcs})})
-        if kind == "irrelevance" and dr.was_near_miss:
-            rows[-1]["near_miss"] = True
+                     "answer": T.answer(calls), "source": sorted({package_of(f) for f in funcs}),
+                     **({"near_miss": True} if near_miss else {})})
     return rows
 
 
@@ -254,11 +265,13 @@ def build(n: int, seed: int, recipe: str = RECIPE_VERSION) -> tuple[list[dict[st
 
 
 def write(rows: list[dict[str, Any]], meta: dict[str, Any], out: Path) -> str:
-    """Write ``out`` (one row per line, meta first); returns the file's sha256."""
+    """Write ``out`` atomically (one row per line, meta first); returns the file's sha256."""
+    from specboard.harness.results.store import atomic_write_text
+
     out.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps({"meta": meta}, sort_keys=True) + "\n" + "".join(
         json.dumps(r, sort_keys=True) + "\n" for r in rows)
-    out.write_text(text, encoding="utf-8")
+    atomic_write_text(out, text)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
