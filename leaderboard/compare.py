@@ -107,7 +107,6 @@ def compare_pairs(results: Results, pairs: Sequence[tuple[str, str]], verdicts: 
     """One dict per pair (tasks with Δ, interval, verdict, flips) and the source used."""
     try:
         from specboard.harness.gate.compare import compare_runs
-        from specboard.harness.gate.headline import recorded_headline
     except ImportError:  # the gate is optional for the site: fall back to stored verdicts
         return _from_verdicts(pairs, verdicts, max_flips), "verdict rows in the input"
     # rows are built per pair and dropped after it: 100k-item runs make ~1 KB objects each
@@ -119,7 +118,7 @@ def compare_pairs(results: Results, pairs: Sequence[tuple[str, str]], verdicts: 
             continue
         rows = _rows_by_run(results, {cand, base})
         both = [*rows[cand], *rows[base]]
-        head = recorded_headline(both) or _suite_headline(both, suite_of.get(cand), weights)
+        head = _headline(both, suite_of.get(cand), weights)
         comp = compare_runs(rows[cand], rows[base], margin=margin, alpha=alpha, headline=head)
         del rows
         _fill_outputs(results, cand, base, [(f, f"{t.task}\x1f{f.item_id}") for t in comp.tasks
@@ -153,21 +152,26 @@ def compare_pairs(results: Results, pairs: Sequence[tuple[str, str]], verdicts: 
                  f"(margin δ = {margin:g}, α = {alpha:g})")
 
 
-def _suite_headline(rows: Sequence[Any], suite: str | None,
-                    cache: dict[str, Headline | None]) -> Headline | None:
-    """For runs that did not record their headline's weights: the suite's own
-    (:func:`specboard.suites.runs_headline`), only if the runs have its aggregate metric row
-    (``bfcl/overall``, not a plain task) and the suite's data is in the cache; else None (no
-    headline row)."""
+def _headline(rows: Sequence[Any], suite: str | None,
+              cache: dict[str, Headline | None]) -> Headline | None:
+    """The weights the runs recorded for their headline; for runs that did not record them,
+    the suite's own (:func:`specboard.suites.runs_headline`), only if the runs have its
+    aggregate metric row (``bfcl/overall``, not a plain task) and the suite's data is in the
+    cache; else None (no headline row)."""
+    from specboard.harness.gate.headline import recorded_headline
     from specboard.harness.results.schema import MetricRow
     from specboard.suites import HEADLINES, runs_headline
+
+    found = recorded_headline(rows)
+    if found is not None:
+        return found
 
     head = HEADLINES.get(suite) if suite is not None else None
     if suite is None or not isinstance(head, tuple) or not any(isinstance(r, MetricRow) and r.task == head[0] for r in rows):
         return None
     if any(not isinstance(r, MetricRow) and getattr(r, "task", None) == head[0] for r in rows):
         return None  # the headline is one task: its own row says it all
-    return runs_headline(rows, suite, cache=cache)
+    return runs_headline(rows, suite, cache=cache, recorded=False)
 
 
 def _from_verdicts(pairs: Sequence[tuple[str, str]], verdicts: pd.DataFrame, max_flips: int) -> list[dict[str, Any]]:

@@ -68,18 +68,20 @@ def headline_weights(name: str) -> Headline | None:
 
 def runs_headline(rows: Sequence[Any], suite: str | None = None, *,
                   cache: dict[str, Headline | None] | None = None,
-                  on_error: Callable[[str, Exception], None] | None = None) -> Headline | None:
+                  on_error: Callable[[str, Exception], None] | None = None,
+                  recorded: bool = True) -> Headline | None:
     """The headline two runs are compared on: as recorded in their
-    metric rows, else :func:`headline_weights` of ``suite`` (default: the one suite of the run
+    metric rows (skipped with ``recorded=False``, for a caller that already looked), else
+    :func:`headline_weights` of ``suite`` (default: the one suite of the run
     rows), memoised per suite in ``cache`` when given. None when the suite is unknown or
     ambiguous, has no weighted headline, or its data cannot be loaded (``on_error(suite, exc)``
     is told; the per-task comparison stands without the headline)."""
     from specboard.harness.gate.headline import recorded_headline
     from specboard.harness.results.schema import RunRow
 
-    recorded = recorded_headline(rows)
-    if recorded is not None:
-        return recorded
+    found: Headline | None = recorded_headline(rows) if recorded else None
+    if found is not None:
+        return found
     if suite is None:
         suites = {r.protocol.suite for r in rows if isinstance(r, RunRow)}
         if len(suites) != 1:

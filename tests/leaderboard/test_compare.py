@@ -45,3 +45,22 @@ def test_headline_row_from_recorded_weights_or_the_suite(tmp_path: Path, monkeyp
     monkeypatch.setattr(suites, "headline_weights", lambda name: (_ for _ in ()).throw(FileNotFoundError("x")))
     out, _ = _pair(tmp_path, recorded=False)
     assert not [t for t in out[0]["tasks"] if t.get("headline")] and len(out[0]["tasks"]) == 2
+
+
+def test_runs_headline_reads_recorded_weights_first_and_asks_the_suite_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import specboard.suites as suites
+
+    rows = fixture_rows(items=6, checkpoints=1)
+    bfcl = [r for r in rows if getattr(r, "run_id", "") in {x.run_id for x in rows
+                                                              if isinstance(x, RunRow) and x.protocol.suite == "bfcl"}]
+    calls: list[str] = []
+    monkeypatch.setattr(suites, "headline_weights",
+                        lambda name: calls.append(name) or ("bfcl/overall", {"bfcl/multiple": 1.0}))
+    recorded = suites.runs_headline(bfcl)
+    assert recorded is not None and recorded.name == "bfcl/overall" and len(recorded.weights) > 1
+    assert calls == []  # the recorded weights answer without loading the suite
+    cache: dict = {}
+    for _ in range(2):  # recorded=False: the suite's weights, memoised per suite
+        asked = suites.runs_headline(bfcl, cache=cache, recorded=False)
+        assert asked is not None and tuple(asked) == ("bfcl/overall", {"bfcl/multiple": 1.0})
+    assert calls == ["bfcl"]
