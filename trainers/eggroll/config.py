@@ -133,7 +133,7 @@ PRESETS: dict[str, EggConfig] = {
     "small": EggConfig(d_model=128, layers=2, population=512, seq_len=4, init_std=3.0, steps=20000,
                        eval_every=250, eval_bytes=65536, eval_streams=64, optimizer="adamw", lr=0.2),
     # Best measured held-out bits/byte per CPU-second (issue 21): 3.71 after 600 CPU-s (best
-    # 3.70; whole held-out split 4.07), below the byte bigram's 3.75 / 4.16, 1 thread, on the
+    # 3.70; whole held-out split 4.07; seed 1: 3.72 / 4.07), below the byte bigram's 3.75 / 4.16, 1 thread, on the
     # 2-core EPYC (~78 ms of CPU per step). Training windows of 16 bytes instead of 4: 3.85 at
     # T 4, 3.77 at T 8, at the same CPU time; population 512 / 1024 / 2048 / 8192 at T 4: 4.03 /
     # 3.97 / 3.91 / 3.88 against 4096's 3.85. A 64 x 1 model learns faster per CPU-second than
