@@ -10,7 +10,9 @@
   sums (``rowsum16``), packs every 32-member group into the unsigned VNNI layout (``pack16``)
   with its projections ``xb = x · b``, and runs the tiles row tile by row tile across the
   groups, whose epilogue (``_tile``) adds the rank-1 term, requantises and stores 8 bytes per
-  member.
+  member. The groups go in batches whose packed activations fit in ``GROUP_BYTES`` (64 KiB):
+  with all groups at once, the activations of a 1024 × 1024 × 1024 call left L2 while the
+  weights streamed through (1 thread on a Zen 5: 2,703 µs per call before, 2,551 with batches).
 
 ``a`` stays ``[K, m]``, zero padded to whole 16-member blocks (``pad_pairs``). The prologue
 also picks the int64 epilogue (``wide``) when ``max|a|`` and ``max|b|`` could carry a sum
@@ -24,6 +26,8 @@ import numpy as np
 from numba import njit, prange
 from specboard.kernels._tile import make_tile, pack16, rowsum16
 from specboard.kernels._vnni import LANES, ROWS
+
+GROUP_BYTES = 65536  # packed activations of the member groups that share one pass over w
 
 _T2 = make_tile(2, True, False, True)
 _T1 = make_tile(1, True, False, True)
@@ -128,12 +132,15 @@ def _rows(x, x32, wf, a, b, pert, wide, ns, shift, out, r0, r1):  # type: ignore
     xq = xq32.view(np.uint8)
     of = out.reshape(-1)
     af = a.reshape(-1)
-    for ri in range(r0, r1):
-        i0 = min(ri * ROWS, m - ROWS)  # the last tile overlaps: it rewrites identical values
-        for gi in range(ngroups):
-            p0 = gi * 2 * LANES
-            _tile(xq, gi * gsz * 4, wf, i0 * n, n, n4, rs, i0, xb32, xb64, p0, af,
-                  (p0 // 2) * m + i0, m, of, min(2 * LANES, p_ - p0), p0, pert, wide, ns, shift)
+    batch = max(1, GROUP_BYTES // (2 * LANES * n))
+    for g0 in range(0, ngroups, batch):
+        for ri in range(r0, r1):
+            i0 = min(ri * ROWS, m - ROWS)  # the last tile overlaps: it rewrites identical values
+            for gi in range(g0, min(g0 + batch, ngroups)):
+                p0 = gi * 2 * LANES
+                _tile(xq, gi * gsz * 4, wf, i0 * n, n, n4, rs, i0, xb32, xb64, p0, af,
+                      (p0 // 2) * m + i0, m, of, min(2 * LANES, p_ - p0), p0, pert, wide, ns,
+                      shift)
 
 
 @njit(cache=True)

@@ -210,21 +210,23 @@ def run(args: argparse.Namespace) -> ExitCode:
     import numba
     import torch
     from specboard.harness import runtime
-    from specboard.kernels import _vnni, cpu, ops
+    from specboard.kernels import _vnni, cpu, ops, tbb
 
     runtime.set_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     ops.use("cpu")
     nthreads = numba.get_num_threads()
+    layer = tbb.layer()
 
     def timed(fn: Callable[[], Any], repeats: int, min_time: float) -> float:
         t = _median_time(fn, repeats, min_time, args.clock)
         return t / nthreads if args.clock == "cpu" else t
 
     vnni_on, why = cpu.vnni_status()
-    print(f"cpu: {cpu_name()} | threads: numba {numba.get_num_threads()}, torch "
-          f"{torch.get_num_threads()} | load average: {load_average()} | VNNI path: "
+    print(f"cpu: {cpu_name()} | threads: numba {numba.get_num_threads()} ({layer} layer), "
+          f"torch {torch.get_num_threads()} | load average: {load_average()} | VNNI path: "
           f"{'on' if vnni_on else 'off'} ({why})")
-    results: dict[str, Any] = {"threads": nthreads, "clock": args.clock, "vnni": vnni_on,
+    results: dict[str, Any] = {"threads": nthreads, "threading_layer": layer,
+                               "clock": args.clock, "vnni": vnni_on,
                                "load_average_start": load_average(), "gemm": [], "step": None}
     peak = None
     if vnni_on:

@@ -14,7 +14,7 @@ from specboard.harness.results.schema import Environment
 
 TRACKED_PACKAGES = (
     "specboard", "pydantic", "numpy", "torch", "transformers", "numba", "lm-eval",
-    "bfcl-eval", "peft", "trl", "scipy",
+    "bfcl-eval", "peft", "trl", "scipy", "tbb",
 )
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

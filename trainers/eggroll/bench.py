@@ -213,7 +213,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     threads = runtime.set_threads(args.threads or runtime.default_threads())
     from specboard.harness.runner.environment import load_average
     from specboard.kernels import bench as kbench
-    from specboard.kernels import ops
+    from specboard.kernels import ops, tbb
     from specboard.trainers.eggroll.train import Corpus
 
     names = [n for n in args.configs.split(",") if n]
@@ -233,8 +233,8 @@ def run(args: argparse.Namespace) -> ExitCode:
 
     corpus = Corpus.threejs()
     load0 = load_average()
-    print(f"eggroll bench: kernels {ops.backend()}, threads {threads}, optimizer {args.optimizer}, "
-          f"load average {load0}")
+    print(f"eggroll bench: kernels {ops.backend()}, threads {threads} ({tbb.layer()} layer), "
+          f"optimizer {args.optimizer}, load average {load0}")
     print("population-tokens/s = population × T / time, both antithetic twins counted; "
           "CPU clock = process CPU time / threads")
     results = []
