@@ -139,7 +139,8 @@ PRESETS: dict[str, EggConfig] = {
     # 8192 at T 4: 4.03 / 3.97 / 3.91 / 3.88 against 4096's 3.85. A 64 x 1 model learns faster
     # per CPU-second than small's 128 x 2, and more pairs per vote beat more votes; see
     # trainers/eggroll/README.md. The run is deterministic for a seed: rerun under another load
-    # on the same machine, step 4,704 scored the same bit for bit; the CPU time varied.
+    # on the same machine, step 4,704 scored the same bit for bit; the CPU time varied. On a
+    # Zen 5 EPYC (Numba on TBB) it scored 3.6739 again in 350 CPU-s; seed 1 there: 3.654 / 4.004.
     "fast10": EggConfig(d_model=64, layers=1, population=4096, seq_len=32, init_std=3.0, steps=4704,
                         eval_every=32, eval_bytes=65536, eval_streams=64, optimizer="adamw", lr=0.3,
                         lr_decay=8000.0, fitness="zscore"),
