@@ -76,5 +76,5 @@ def layer() -> str:
     from numba.np.ufunc import parallel
 
     load()
-    parallel._launch_threads()
+    parallel._launch_threads()  # Numba's own start-up (no public call short of a prange run)
     return str(numba.threading_layer())

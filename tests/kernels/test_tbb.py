@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 from importlib import metadata
@@ -36,8 +37,9 @@ def test_a_fresh_process_runs_numba_parallel_code_on_tbb() -> None:
         "f(a)\n"
         "print(numba.threading_layer(), int(a.sum()))\n"
     )
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=300, check=True)
+                         timeout=300, check=True, env=env)
     assert out.stdout.split() == ["tbb", str(sum(range(64)))]
 
 
