@@ -135,7 +135,8 @@ PRESETS: dict[str, EggConfig] = {
     # Best measured held-out bits/byte per CPU-second (issue 21): 3.67 after 600 CPU-s (whole
     # held-out split 4.03), below the byte bigram's 3.75 / 4.16, 1 thread, on the 2-core EPYC
     # (~128 ms of CPU per step). Training windows of 32 bytes instead of 4: 3.85 at T 4, 3.77
-    # at T 8, 3.71 at T 16 (seed 1: 3.72), at the same CPU time; population 512 / 1024 / 2048 /
+    # at T 8, 3.71 at T 16 (seed 1: 3.72), at the same CPU time (T 64 trailed T 32 at every
+    # point on a Zen 5: 3.57 vs 3.52 at 600 CPU-s); population 512 / 1024 / 2048 /
     # 8192 at T 4: 4.03 / 3.97 / 3.91 / 3.88 against 4096's 3.85. A 64 x 1 model learns faster
     # per CPU-second than small's 128 x 2, and more pairs per vote beat more votes; see
     # trainers/eggroll/README.md. The run is deterministic for a seed: rerun under another load
