@@ -17,9 +17,10 @@ slower than one thread. A bounded spin does not escape that (2026-12-07, Zen 5, 
 greedy decoding, 2 threads, ``GOMP_SPINCOUNT=2000`` ≈ 60 µs): 1.5× faster than passive on a
 quiet machine, 1.8× slower with one busy process beside it, so passive stays; passive
 2-thread decoding was even 8–15% slower than 1 thread, but BFCL items (long prompts) ran 1.53×
-faster on 2 threads than on 1 (24 gate draws, 115 s against 176 s). Numba's own regions run on TBB where the ``tbb`` wheel is installed
-(:mod:`specboard.kernels.tbb`, loaded here before Numba launches its threads): a passive
-OpenMP hand-off cost ≈ 45 µs per region on our VMs, TBB's ≈ 2 µs, without OpenMP's spinning.
+faster on 2 threads than on 1 (24 gate draws, 115 s against 176 s). Numba's own regions run
+on TBB where the ``tbb`` wheel is installed (:mod:`specboard.kernels.tbb`, loaded here before
+Numba launches its threads): a passive OpenMP hand-off cost ≈ 45 µs per region on our VMs,
+TBB's ≈ 2 µs, without OpenMP's spinning.
 """
 
 from __future__ import annotations
