@@ -36,6 +36,21 @@ def test_matmul_random_shapes(path: str, case: int) -> None:
 
 
 @pytest.mark.parametrize("path", PATHS)
+def test_matmul_several_group_batches(path: str) -> None:
+    # n = 1000: two 32-member groups per batch (_gemm.GROUP_BYTES), so 150 members run as
+    # batches of 2, 2 and 1 groups, the last group 22 members; m = 45 overlaps its last tile.
+    from specboard.kernels import _gemm
+
+    rng = np.random.default_rng(11)
+    k, m, n = 75, 45, 1000
+    assert _gemm.GROUP_BYTES // (32 * n) == 2
+    x, w, a, b = _i8(rng, 2 * k, n), _i8(rng, m, n), _i8(rng, k, m), _i8(rng, k, n)
+    np.testing.assert_array_equal(
+        cpu.perturbed_matmul(x, w, a, b, shift=11, noise_shift=6, path=path),
+        R.perturbed_matmul(x, w, a, b, shift=11, noise_shift=6))
+
+
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("fill", [127, -127, -128])
 def test_matmul_extremes(path: str, fill: int) -> None:
     k, m, n = 24, 40, 1031
