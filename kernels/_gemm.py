@@ -14,8 +14,9 @@
   stores 8 bytes per member. Batches keep the activations in L2 while the weights stream
   through (1024 × 1024 × 1024 on 1 thread of a Zen 5: 2,703 µs per call with all groups at
   once, 2,551 with batches), and the workspace is one batch, not a P × n copy of ``x``: the
-  per-call megabyte (fresh pages faulting in, by all signs) had cost a 1024 × 1024 × 1024 call through
-  ``cpu.perturbed_matmul`` 3,113 µs against 2,352 with a reused output (now 2,361 / 2,337).
+  per-call megabyte (fresh pages faulting in, by all signs) had cost a 1024 × 1024 × 1024
+  call through ``cpu.perturbed_matmul`` 3,113 µs against 2,352 with a reused output (now
+  2,361 / 2,337).
 
 ``a`` stays ``[K, m]``, zero padded to whole 16-member blocks (``pad_pairs``). The prologue
 also picks the int64 epilogue (``wide``) when ``max|a|`` and ``max|b|`` could carry a sum
