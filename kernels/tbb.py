@@ -22,6 +22,7 @@ in ``kernels`` writes disjoint outputs; tests check thread-count invariance).
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import sys
 from pathlib import Path
@@ -29,8 +30,6 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 _SONAME = "libtbb.so.12"
-_loaded: str | None = None
-_tried = False
 
 
 def library_path() -> Path | None:
@@ -51,13 +50,11 @@ def library_path() -> Path | None:
     return None
 
 
+@functools.cache
 def load() -> str | None:
-    """Make the wheel's TBB loadable for Numba (idempotent); returns its path, or ``None``
-    where there is none or it failed to load (then Numba uses ``omp`` or ``workqueue``)."""
-    global _loaded, _tried
-    if _tried:
-        return _loaded
-    _tried = True
+    """Make the wheel's TBB loadable for Numba (once per process); returns its path, or
+    ``None`` where there is none or it failed to load (then Numba uses ``omp`` or
+    ``workqueue``)."""
     path = library_path()
     if path is None:
         return None
@@ -66,8 +63,7 @@ def load() -> str | None:
     except OSError as exc:
         log.warning("could not load %s (%s); Numba keeps its other threading layers", path, exc)
         return None
-    _loaded = str(path)
-    return _loaded
+    return str(path)
 
 
 def layer() -> str:

@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 
@@ -16,10 +17,13 @@ INSTALLED = tbb.library_path() is not None
 
 
 @pytest.fixture
-def fresh(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Forget this process's earlier ``load`` so each test sees a first call."""
-    monkeypatch.setattr(tbb, "_tried", False)
-    monkeypatch.setattr(tbb, "_loaded", None)
+def fresh() -> Iterator[None]:
+    """Forget this process's earlier ``load`` so each test sees a first call (and restore
+    the real result afterwards, so later tests see the process as it is)."""
+    tbb.load.cache_clear()
+    yield
+    tbb.load.cache_clear()
+    tbb.load()
 
 
 @pytest.mark.skipif(not INSTALLED, reason="the tbb wheel is not installed")
