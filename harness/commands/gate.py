@@ -7,7 +7,12 @@
   B = reference), each given as a results file/directory (latest run) or ``PATH@RUN_ID``
   or a bare run id searched in ``--results``; when the suite defines a weighted headline
   (``bfcl/overall``), its paired Δ is reported under the table
-  (:mod:`specboard.harness.gate.headline`).
+  (:mod:`specboard.harness.gate.headline`). With ``--per-task`` a file or directory stands
+  for one candidate's runs over different tasks (say one ``specboard eval --task T --limit
+  n`` per task, to give each task its own sample size): each task's rows come from the
+  latest run holding it, as in a baseline directory; runs of several candidates are refused.
+  The headline's weights then come from the suite, not from the runs' own records (each run
+  recorded its weights renormalised over its own tasks).
 
 Both compare stored runs at a fixed sample size (exact McNemar / paired bootstrap, Holm);
 the sequential, anytime-valid decision is made while evaluating (``pytest suites``).
@@ -46,6 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_argument("run_b", metavar="RUN_B", help="reference: FILE, DIR, FILE@RUN_ID or a run id")
     c.add_argument("--results", action="append", default=None,
                    help="files/dirs searched for bare run ids (default: results/)")
+    c.add_argument("--per-task", action="store_true",
+                   help="combine one candidate's runs in each FILE/DIR: per task, the latest run holding it")
     _common(c)
     c.set_defaults(func=run_compare)
 
@@ -110,7 +117,23 @@ def run_gate(args: argparse.Namespace) -> ExitCode:
     return _report(comparison, run_id, base_id, args, "specboard gate")
 
 
-def _resolve_run(spec: str, search: Sequence[str]) -> tuple[str, list[Any]]:
+def combine_runs(rows: Sequence[Any]) -> tuple[str, list[Any]]:
+    """One candidate's runs over different tasks as one side of a comparison: each task's
+    rows from the latest run holding it (:func:`latest_per_task`). Raises ValueError when the
+    runs are of several candidates or hold no samples."""
+    from specboard.harness.results.schema import RunRow, SampleRow
+
+    with_samples = {r.run_id for r in rows if isinstance(r, SampleRow)}
+    names = sorted({r.candidate.name for r in rows if isinstance(r, RunRow) and r.run_id in with_samples})
+    if len(names) > 1:
+        raise ValueError(f"--per-task combines the runs of one candidate; found {', '.join(names)}")
+    if not with_samples:
+        raise ValueError("no run with samples found")
+    kept, label = latest_per_task(rows)
+    return label, kept
+
+
+def _resolve_run(spec: str, search: Sequence[str], *, per_task: bool = False) -> tuple[str, list[Any]]:
     from specboard.harness.gate.baseline import select_run
 
     path, _, rid = spec.partition("@")
@@ -118,6 +141,8 @@ def _resolve_run(spec: str, search: Sequence[str]) -> tuple[str, list[Any]]:
         rows, errors = read_paths(path)
         if errors:
             raise ValueError(f"{len(errors)} bad lines in {path}, first: {errors[0]}")
+        if per_task and not rid:
+            return combine_runs(rows)
         return select_run(rows, rid or None)
     for place in search:
         if Path(place).exists():
@@ -132,22 +157,23 @@ def run_compare(args: argparse.Namespace) -> ExitCode:
 
     search = args.results or ["results"]
     try:
-        a_id, a_rows = _resolve_run(args.run_a, search)
-        b_id, b_rows = _resolve_run(args.run_b, search)
+        a_id, a_rows = _resolve_run(args.run_a, search, per_task=args.per_task)
+        b_id, b_rows = _resolve_run(args.run_b, search, per_task=args.per_task)
     except ValueError as exc:
         print(f"specboard: error: {exc}", file=sys.stderr)
         return ExitCode.INVALID_INPUT
     comparison = compare_runs(a_rows, b_rows, margin=margins_for(args.noise, args.margin), alpha=args.alpha,
-                              headline=suite_headline([*a_rows, *b_rows]))
+                              headline=suite_headline([*a_rows, *b_rows], recorded=not args.per_task))
     return _report(comparison, a_id, b_id, args, f"specboard compare {a_id} vs {b_id}")
 
 
-def suite_headline(rows: Sequence[Any]) -> Headline | None:
-    """The runs' headline (:func:`specboard.suites.runs_headline`); when the suite's data
-    cannot be loaded the comparison is reported per task only, with a note on stderr."""
+def suite_headline(rows: Sequence[Any], *, recorded: bool = True) -> Headline | None:
+    """The runs' headline (:func:`specboard.suites.runs_headline`; ``recorded=False``: the
+    suite's, ignoring what the runs recorded); when the suite's data cannot be loaded the
+    comparison is reported per task only, with a note on stderr."""
     from specboard.suites import runs_headline
 
     def note(suite: str, exc: Exception) -> None:
         print(f"specboard: note: no {suite} headline Δ ({type(exc).__name__}: {exc})", file=sys.stderr)
 
-    return runs_headline(rows, on_error=note)
+    return runs_headline(rows, on_error=note, recorded=recorded)

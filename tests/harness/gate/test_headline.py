@@ -10,9 +10,17 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from specboard.harness.cli import main
+from specboard.harness.errors import ExitCode
 from specboard.harness.gate.compare import compare_runs, pair_samples
 from specboard.harness.gate.headline import Headline, headline_delta, recorded_headline
-from specboard.harness.results.schema import CandidateInfo, Environment, Protocol, RunRow, SampleRow
+from specboard.harness.results.schema import (
+    CandidateInfo,
+    Environment,
+    MetricRow,
+    Protocol,
+    RunRow,
+    SampleRow,
+)
 from specboard.harness.results.store import append_rows, read_rows
 
 
@@ -164,3 +172,40 @@ def test_a_finished_run_records_its_headline_weights(tmp_path: Path, monkeypatch
     evaluate_suite(resolve("mock:x"), "hl", path, RunOptions(), tasks=[Echo("a"), Echo("b")])
     assert recorded_headline(read_rows(path).rows) == ("hl/a", {"hl/a": 2.0, "hl/b": 1.0})
     assert recorded_headline([run_row("x")]) is None
+
+
+def test_compare_per_task_combines_one_candidates_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """Runs over different tasks (each its own sample size) pair as one side; the headline's
+    weights come from the suite, not from each run's renormalised record."""
+    import specboard.suites as suites
+
+    module = SimpleNamespace(
+        tasks=lambda **_: [SimpleNamespace(name="s/a"), SimpleNamespace(name="s/b")],
+        headline=lambda tasks: Headline("s/overall", {"s/a": 1.0, "s/b": 3.0}),
+    )
+    monkeypatch.setattr(suites, "load_suite", lambda name: module)
+
+    def one_run(path: Path, run: str, name: str, task: str, xs: list[int]) -> None:
+        row = run_row(run).model_copy(update={"candidate": CandidateInfo(name=name, family="mock")})
+        # what a finished single-task run records: the headline renormalised over its task
+        recorded = MetricRow(run_id=run, task="s/overall", metric="accuracy", value=0.0, n=len(xs),
+                             extra={"headline_weights": {task: 1.0}})
+        append_rows(path, [row, *rows(run, {task: xs}), recorded])
+
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    one_run(a, "a1", "mock:a", "s/a", [1] * 10)          # s/a: +1 on 10 items
+    one_run(a, "a2", "mock:a", "s/b", [1] * 20 + [0] * 20)  # s/b: +0.5 on 40 items
+    one_run(b, "b1", "mock:b", "s/a", [0] * 10)
+    one_run(b, "b2", "mock:b", "s/b", [0] * 40)
+    assert main(["compare", str(a), str(b), "--per-task"]) == 0
+    out = capsys.readouterr().out
+    # (1·1 + 3·0.5) / 4 = 0.625, over 50 paired items of both tasks
+    assert "s/overall: Δ = +0.625" in out and "50 paired items over 2 tasks" in out
+    # without --per-task only the latest run of each side (s/b) is compared
+    assert main(["compare", str(a), str(b)]) == 0
+    assert "over 1 tasks" in capsys.readouterr().out
+    # runs of two candidates in one file are refused, not mixed
+    one_run(a, "x", "mock:other", "s/a", [1] * 10)
+    assert main(["compare", str(a), str(b), "--per-task"]) == ExitCode.INVALID_INPUT
+    assert "one candidate" in capsys.readouterr().err
