@@ -90,7 +90,7 @@ class HeadlineDelta:
             return f"{self.name}: no paired Δ ({self.reason})"
         left = f"; left out (no pairs): {', '.join(self.missing)}" if self.missing else ""
         return (f"{self.name}: Δ = {self.delta:+.3f} [{self.ci_low:+.3f}, {self.ci_high:+.3f}] "
-                f"({self.method}, {self.level:.0%}; candidate {self.candidate_value:.3f}, baseline "
+                f"({self.method}, {round(self.level * 100, 2):g}%; candidate {self.candidate_value:.3f}, baseline "
                 f"{self.baseline_value:.3f}; {self.n_pairs} paired items over {len(self.tasks)} tasks{left})")
 
 
