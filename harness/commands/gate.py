@@ -164,7 +164,13 @@ def run_compare(args: argparse.Namespace) -> ExitCode:
         return ExitCode.INVALID_INPUT
     comparison = compare_runs(a_rows, b_rows, margin=margins_for(args.noise, args.margin), alpha=args.alpha,
                               headline=suite_headline([*a_rows, *b_rows], recorded=not args.per_task))
-    return _report(comparison, a_id, b_id, args, f"specboard compare {a_id} vs {b_id}")
+    return _report(comparison, a_id, b_id, args, f"specboard compare {_short(a_id)} vs {_short(b_id)}")
+
+
+def _short(label: str) -> str:
+    """A run label for a title: a combined side (``id+id+…``) as its first id and a count."""
+    ids = label.split("+")
+    return label if len(ids) == 1 else f"{ids[0]} and {len(ids) - 1} more runs"
 
 
 def suite_headline(rows: Sequence[Any], *, recorded: bool = True) -> Headline | None:

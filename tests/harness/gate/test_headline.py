@@ -202,6 +202,7 @@ def test_compare_per_task_combines_one_candidates_runs(tmp_path: Path, monkeypat
     out = capsys.readouterr().out
     # (1·1 + 3·0.5) / 4 = 0.625, over 50 paired items of both tasks
     assert "s/overall: Δ = +0.625" in out and "50 paired items over 2 tasks" in out
+    assert "compare a1 and 1 more runs vs b1 and 1 more runs" in out
     assert main(["compare", str(a), str(b), "--per-task", "--alpha", "0.0125"]) == 0
     assert "stratified-welch-t, 98.75%;" in capsys.readouterr().out  # the level as given, not rounded to 99%
     # without --per-task only the latest run of each side (s/b) is compared
