@@ -205,7 +205,7 @@ def test_compare_per_task_combines_one_candidates_runs(tmp_path: Path, monkeypat
     assert "compare a1 and 1 more runs vs b1 and 1 more runs" in out
     assert main(["compare", str(a), str(b), "--per-task", "--alpha", "0.0125"]) == 0
     assert "stratified-welch-t, 98.75%;" in capsys.readouterr().out  # the level as given, not rounded to 99%
-    # without --per-task only the latest run of each side (s/b) is compared
+    # without --per-task one run of each side is compared
     assert main(["compare", str(a), str(b)]) == 0
     assert "over 1 tasks" in capsys.readouterr().out
     # runs of two candidates in one file are refused, not mixed
