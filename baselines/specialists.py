@@ -67,12 +67,18 @@ class Specialist:
     params: int
     """Parameters of the merged model (the base's: LoRA merges add none)."""
     notes: str = ""
+    """Free text for the registry's readers."""
+    domain: tuple[str, ...] = ()
+    """Suites the specialist was trained for (``["bfcl"]``), recorded as
+    ``CandidateInfo.extra["domain"]``: the board compares it there as in its domain. Needed
+    when the training data were not cut from the suite's own data (the tool-calling set is
+    built from non-BFCL material), so the corpus cannot name the domain."""
 
 
 @functools.cache
 def specialists(path: Path = MODELS_FILE) -> dict[str, Specialist]:
     data = tomllib.loads(Path(path).read_text())
-    return {s["name"]: Specialist(**s) for s in data.get("specialist", [])}
+    return {s["name"]: Specialist(**{**s, "domain": tuple(s.get("domain", ()))}) for s in data.get("specialist", [])}
 
 
 def get_specialist(name: str) -> Specialist:
@@ -148,8 +154,9 @@ def from_spec(parts: SpecParts) -> Any:
     s = get_specialist(parts.target)
     path = merged_dir(s)
     kw = candidate_kwargs(parts)
+    extra = {"specialist": s.name, "base": f"baseline:{s.base}", **({"domain": list(s.domain)} if s.domain else {})}
     return HFCandidate(path, family="specialist", name=parts.canonical(s.name), revision=s.adapter_sha256,
-                       extra={"specialist": s.name, "base": f"baseline:{s.base}"}, **kw)
+                       extra=extra, **kw)
 
 
 def pin(checkpoint: Path, dest: Path, *, base: str, provenance: Path | None = None) -> str:

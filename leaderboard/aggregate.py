@@ -15,9 +15,11 @@ Rules (stated on the site too):
   listed in the run's ``protocol.tasks`` (``bfcl/overall`` ...) are *aggregates*.
 - Each suite shows one headline metric (:mod:`.headline`); there is no score across suites
   (a composite of unrelated tasks misleads).
-- A specialist's *domain* suites: those whose runs read the data artifact its training
-  corpus came from (``CandidateInfo.corpus`` ``three@0.170.0:train`` → artifact ``three`` →
-  the suites whose ``protocol.data_sha256`` has ``three``); every other suite is *general*.
+- A specialist's *domain* suites: those it declares (``CandidateInfo.extra["domain"]``, e.g.
+  a ``[[specialist]]`` row's ``domain = ["bfcl"]``: the tool-calling set is not cut from BFCL's
+  data) and those whose runs read the data artifact its training corpus came from
+  (``CandidateInfo.corpus`` ``three@0.170.0:train`` → artifact ``three`` → the suites whose
+  ``protocol.data_sha256`` has ``three``); every other suite is *general*.
 - Training curves: only training runs with at least two evaluated steps, on one item set
   (order, limit, seed, suite version: the one most of its checkpoints were evaluated on).
 - Pareto front: a point is on it when no other point is at least as good on both axes and
@@ -90,10 +92,21 @@ def suite_artifacts(results: Results) -> dict[str, set[str]]:
     return out
 
 
-def domain_suites(corpus: str | None, artifacts: dict[str, set[str]]) -> set[str]:
-    """The suites a model trained on ``corpus`` specialises in (see the module rules)."""
+def domain_suites(corpus: str | None, artifacts: dict[str, set[str]], declared: str | None = None) -> set[str]:
+    """The suites a model trained on ``corpus`` specialises in, plus the ``declared`` ones
+    (comma-separated, as :func:`runs_frame` stores ``extra["domain"]``; see the module rules)."""
     name = corpus_artifact(corpus)
-    return {s for s, names in artifacts.items() if name is not None and (name in names or name == s)}
+    found = {s for s, names in artifacts.items() if name is not None and (name in names or name == s)}
+    return found | {s for s in (declared or "").split(",") if s}
+
+
+def _declared_domain(run: RunRow) -> str | None:
+    d = run.candidate.extra.get("domain")
+    if isinstance(d, str):
+        return d or None
+    if isinstance(d, list | tuple) and all(isinstance(s, str) for s in d):
+        return ",".join(d) or None
+    return None
 
 
 def runs_frame(results: Results) -> pd.DataFrame:
@@ -110,7 +123,7 @@ def runs_frame(results: Results) -> pd.DataFrame:
             "run_id": run_id, "candidate": r.candidate.name, "family": r.candidate.family,
             "key": group or r.candidate.name, "train_run": group, "step": r.candidate.step,
             "tokens_seen": r.candidate.tokens_seen, "params": r.candidate.params,
-            "corpus": r.candidate.corpus, "train_seconds": _train_seconds(r),
+            "corpus": r.candidate.corpus, "domain": _declared_domain(r), "train_seconds": _train_seconds(r),
             "items": f"{r.protocol.order}/{r.protocol.limit}/{r.protocol.seed}/{r.protocol.suite_version}",
             "bytes_on_disk": r.candidate.bytes_on_disk, "trainer": r.candidate.trainer,
             "suite": r.protocol.suite, "status": r.status,
@@ -118,7 +131,7 @@ def runs_frame(results: Results) -> pd.DataFrame:
             "finished_at": r.finished_at.isoformat() if r.finished_at else None,
             "order": first[run_id],
         })
-    cols = ["run_id", "candidate", "family", "key", "train_run", "step", "tokens_seen", "corpus",
+    cols = ["run_id", "candidate", "family", "key", "train_run", "step", "tokens_seen", "corpus", "domain",
             "train_seconds", "items", "params",
             "bytes_on_disk", "trainer", "suite", "status", "started_at", "finished_at", "order"]
     df = pd.DataFrame.from_records(records, columns=cols)
@@ -224,7 +237,7 @@ def overview_table(board_metrics: pd.DataFrame, board: pd.DataFrame,
         last = g.sort_values(["started_at", "order"]).iloc[-1]
         rows[str(k)] = {"key": str(k), "family": last.family, "step": last.step, "params": last.params,
                         "bytes_on_disk": last.bytes_on_disk, "candidate": last.candidate,
-                        "corpus": last.corpus, "trainer": last.trainer}
+                        "corpus": last.corpus, "domain": last.domain, "trainer": last.trainer}
     for e in efficiency.to_dict("records"):
         if e["key"] in rows:
             for c in ("params", "bytes_on_disk", "peak_rss_bytes", "tokens_per_s", "tokens_per_s_kind"):
@@ -237,7 +250,7 @@ def overview_table(board_metrics: pd.DataFrame, board: pd.DataFrame,
         if m["key"] in rows:
             rows[m["key"]].update({f"{h.id}|{c}": m[c] for c in ("value", "ci_low", "ci_high", "n", "run_id")})
     cols = ["key", "family", "step", "params", "bytes_on_disk", "peak_rss_bytes", "tokens_per_s",
-            "tokens_per_s_kind", "candidate", "corpus", "trainer"]
+            "tokens_per_s_kind", "candidate", "corpus", "domain", "trainer"]
     df = pd.DataFrame.from_records(list(rows.values())) if rows else pd.DataFrame(columns=cols)
     for col in cols:
         if col not in df.columns:

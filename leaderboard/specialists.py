@@ -6,7 +6,8 @@ one pair of runs (the board runs of S and B); the paired Δ per task with its in
 from the gate's :func:`~specboard.harness.gate.compare.compare_runs` (via :mod:`.compare`:
 Δ = S − B, sign flipped for lower-is-better metrics, so Δ > 0 always means S is better).
 Tasks are *domain* tasks when their suite is one of S's domain suites
-(:func:`~specboard.leaderboard.aggregate.domain_suites`: from the corpus S was trained on),
+(:func:`~specboard.leaderboard.aggregate.domain_suites`: the suites S declares and those of
+the corpus it was trained on),
 *general* otherwise. Cost ratios come from the overview's size and speed columns. Words:
 "better" when the interval lies above 0, "worse" when below, "no clear difference" otherwise.
 
@@ -117,7 +118,8 @@ def build(overview: pd.DataFrame, board: pd.DataFrame, heads: list[Headline],
     for s in specialists:
         spec = by_key[s]
         corpus = spec.get("corpus") if isinstance(spec.get("corpus"), str) else None
-        domain = sorted(domain_suites(corpus, artifacts))
+        declared = spec.get("domain") if isinstance(spec.get("domain"), str) else None
+        domain = sorted(domain_suites(corpus, artifacts, declared))
         s_runs = board[board.key == s].set_index("suite").run_id.to_dict()
         against = []
         for b in baselines:

@@ -66,6 +66,7 @@ def test_unknown_specialist_lists_known() -> None:
 def test_committed_adapters_match_the_registry() -> None:
     known = S.specialists()
     assert "toolcall-135m" in known
+    assert known["toolcall-135m"].domain == ("bfcl",)  # the board compares it on BFCL as its domain
     for s in known.values():
         adir = S.verified_adapter(s)
         assert json.loads((adir / S.ADAPTER_CONFIG).read_text())["base_model_name_or_path"] == f"baseline:{s.base}"
@@ -84,6 +85,7 @@ def test_specialist_loads_merged_and_differs_from_its_base() -> None:
     assert info.name == "specialist:toolcall-135m?constrained=1" and info.family == "specialist"
     assert info.revision == s.adapter_sha256 and info.params == s.params == base.info().params
     assert info.trainer and info.step and "constrained_decoding" in info.capabilities
+    assert info.extra["domain"] == ["bfcl"]
     merge = json.loads((spec.path / S.MERGE_FILE).read_text())
     assert merge["adapter_sha256"] == s.adapter_sha256 and merge["base"] == "smollm2-135m"
     a = dict(spec.model.named_parameters())["model.layers.0.self_attn.q_proj.weight"]

@@ -99,6 +99,9 @@ def test_domain_from_the_training_corpus(results: Results) -> None:
     assert agg.domain_suites("three@0.170.0:train", arts) == {"threejs"}
     assert agg.domain_suites(None, arts) == set()
     assert agg.domain_suites("wikitext:train", arts) == set()
+    # a declared domain (the tool-calling set is not cut from BFCL's data) adds to the corpus's
+    assert agg.domain_suites("toolcall-v2", arts, "bfcl") == {"bfcl"}
+    assert agg.domain_suites("three@0.170.0:train", arts, "bfcl,threejs") == {"bfcl", "threejs"}
 
 
 def test_step_curves_have_every_checkpoint(results: Results) -> None:

@@ -29,6 +29,7 @@ from specboard.leaderboard.site import (
     MARKER,
     PAGES,
     BadInputError,
+    BuildOptions,
     SiteError,
     _environment,
     build_site,
@@ -289,3 +290,25 @@ def test_every_link_resolves(built_site: Path) -> None:
                 assert parts.fragment in parsed[target].ids, f"{page.name}: no #{parts.fragment} in {target.name}"
             checked += 1
     assert checked > 100
+
+
+def test_declared_domain_puts_a_suite_in_the_specialists_domain(fixture_results: Path, tmp_path: Path) -> None:
+    """A specialist whose training data were not cut from a suite's data (the tool-calling
+    set and BFCL) declares its domain in ``CandidateInfo.extra["domain"]``."""
+    lines = []
+    for line in fixture_results.read_text().splitlines():
+        row = json.loads(line)
+        if row["kind"] == "run" and row["candidate"]["name"] == XSS_NAME:
+            row["candidate"]["extra"] = {**row["candidate"].get("extra", {}), "domain": ["bfcl"]}
+        lines.append(json.dumps(row))
+    src = tmp_path / "declared.jsonl"
+    src.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "site"
+    build_site([src], out, BuildOptions())
+    data = json.loads((out / "data" / "specialists.json").read_text())
+    xss = next(s for s in data["sections"] if s["specialist"] == XSS_NAME)
+    assert xss["domain"] == ["bfcl"]
+    vs = xss["against"][0]
+    assert {r["suite"] for r in vs["domain_rows"]} == {"bfcl"}
+    assert all(r["suite"] != "bfcl" for r in vs["general_rows"])
+    assert any(w.startswith("bfcl/overall") and "Δ = " in w for w in vs["domain_words"])
