@@ -13,7 +13,9 @@ runs with 100k items each costs ~2 s.
 When the runs recorded their suite's weighted headline (``bfcl/overall``: the weights in
 its metric row; for older runs, the suite's own weights when its data is cached), each pair
 also gets that headline's paired Δ as one more task row (``headline: True``;
-:mod:`specboard.harness.gate.headline`), reported, never a verdict.
+:mod:`specboard.harness.gate.headline`), reported, never a verdict; its direction is its
+tasks' (lower is better when all of them are). A headline that is one of the tasks
+(Three.js: ``heldout_bpb``) adds no row: the task's own row says it.
 
 Pairs, in this order, without repeats: the ones asked for (``--compare A B``); every
 (candidate run, baseline run) of the latest verdict rows; then, per suite, every board
@@ -137,12 +139,15 @@ def compare_pairs(results: Results, pairs: Sequence[tuple[str, str]], verdicts: 
         head = comp.headline
         if head is not None:  # the suite's weighted headline (e.g. bfcl/overall), as one more row
             metrics = {t["metric"] for t in tasks if t["task"] in head.tasks}
+            # head.delta is oriented as the task rows' (Δ > 0: candidate better); the direction
+            # is its tasks' (compare_runs: lower is better only when all of them say so)
+            lower = {t["higher_is_better"] for t in tasks if t["task"] in head.tasks} == {False}
             tasks.append({
                 "task": head.name, "metric": metrics.pop() if len(metrics) == 1 else "score",
                 "delta": head.delta, "ci_low": head.ci_low, "ci_high": head.ci_high, "verdict": "reported",
                 "method": head.method, "n_pairs": head.n_pairs, "margin": None, "reason": head.reason,
                 "p_adjusted": None, "right_to_wrong": None, "wrong_to_right": None, "flips": [],
-                "higher_is_better": True, "candidate_value": head.candidate_value,
+                "higher_is_better": not lower, "candidate_value": head.candidate_value,
                 "baseline_value": head.baseline_value, "headline": True,
                 "left_out": head.missing,
             })
@@ -164,6 +169,8 @@ def _headline(rows: Sequence[Any], suite: str | None,
 
     found = recorded_headline(rows)
     if found is not None:
+        if any(not isinstance(r, MetricRow) and getattr(r, "task", None) == found.name for r in rows):
+            return None  # the headline is one task (Three.js: heldout_bpb): its own row says it all
         return found
 
     head = HEADLINES.get(suite) if suite is not None else None

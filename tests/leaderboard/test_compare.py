@@ -64,3 +64,30 @@ def test_runs_headline_reads_recorded_weights_first_and_asks_the_suite_once(monk
         asked = suites.runs_headline(bfcl, cache=cache, recorded=False)
         assert asked is not None and tuple(asked) == ("bfcl/overall", {"bfcl/multiple": 1.0})
     assert calls == ["bfcl"]
+
+
+def _threejs_pair(tmp_path: Path, headline: str) -> list[dict]:
+    """The fixture's Three.js pair, each run recording ``headline`` over heldout_bpb alone."""
+    rows = fixture_rows(items=12, checkpoints=1)
+    runs = [r for r in rows if isinstance(r, RunRow) and r.protocol.suite == "threejs" and r.status == "finished"]
+    cand = next(r.run_id for r in runs if r.candidate.name.startswith("eggroll:"))
+    base = next(r.run_id for r in runs if r.candidate.name == "baseline:smollm2-135m")
+    rows += [MetricRow(run_id=run, task=headline, metric="bits_per_byte", value=1.0, n=12, higher_is_better=False,
+                       extra={"headline_weights": {"threejs/heldout_bpb": 1.0}}) for run in (cand, base)]
+    path = tmp_path / f"{headline.replace('/', '-')}.jsonl"
+    path.write_text("".join(dump_row(r) + "\n" for r in rows))
+    out, _ = compare_pairs(read_results([path]), [(cand, base)], pd.DataFrame(), margin=0.02, alpha=0.05,
+                           max_flips=2)
+    return out[0]["tasks"]
+
+
+def test_headline_row_direction_and_single_task_headlines(tmp_path: Path) -> None:
+    # a headline that is one of the tasks (Three.js: heldout_bpb) adds no second row for it
+    tasks = _threejs_pair(tmp_path, "threejs/heldout_bpb")
+    assert [t["task"] for t in tasks].count("threejs/heldout_bpb") == 1 and not any(t.get("headline") for t in tasks)
+    # a weighted headline over lower-is-better tasks says so (its Δ is oriented as the task rows')
+    tasks = _threejs_pair(tmp_path, "threejs/overall")
+    head = next(t for t in tasks if t.get("headline"))
+    bpb = next(t for t in tasks if t["task"] == "threejs/heldout_bpb")
+    assert head["higher_is_better"] is False and bpb["higher_is_better"] is False
+    assert head["delta"] == pytest.approx(bpb["delta"]) and (head["delta"] > 0) == (bpb["delta"] > 0)
