@@ -139,15 +139,12 @@ def compare_pairs(results: Results, pairs: Sequence[tuple[str, str]], verdicts: 
         head = comp.headline
         if head is not None:  # the suite's weighted headline (e.g. bfcl/overall), as one more row
             metrics = {t["metric"] for t in tasks if t["task"] in head.tasks}
-            # head.delta is oriented as the task rows' (Δ > 0: candidate better); the direction
-            # is its tasks' (compare_runs: lower is better only when all of them say so)
-            lower = {t["higher_is_better"] for t in tasks if t["task"] in head.tasks} == {False}
             tasks.append({
                 "task": head.name, "metric": metrics.pop() if len(metrics) == 1 else "score",
                 "delta": head.delta, "ci_low": head.ci_low, "ci_high": head.ci_high, "verdict": "reported",
                 "method": head.method, "n_pairs": head.n_pairs, "margin": None, "reason": head.reason,
                 "p_adjusted": None, "right_to_wrong": None, "wrong_to_right": None, "flips": [],
-                "higher_is_better": not lower, "candidate_value": head.candidate_value,
+                "higher_is_better": head.higher_is_better, "candidate_value": head.candidate_value,
                 "baseline_value": head.baseline_value, "headline": True,
                 "left_out": head.missing,
             })

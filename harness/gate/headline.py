@@ -82,6 +82,8 @@ class HeadlineDelta:
     """How the interval was computed."""
     level: float = 0.95
     """Confidence level."""
+    higher_is_better: bool = True
+    """The headline's direction (its tasks'); ``delta`` is oriented by it."""
     reason: str | None = None
     """Why no estimate was made, if none was."""
 
@@ -115,7 +117,7 @@ def headline_delta(pairs: Mapping[str, Sequence[Pair]], weights: Mapping[str, fl
     if any(w < 0 for w in weights.values()):
         raise ValueError("headline weights must be non-negative")
     sign = 1.0 if higher_is_better else -1.0
-    out = HeadlineDelta(name, None, None, None, None, None, 0, level=1 - alpha)
+    out = HeadlineDelta(name, None, None, None, None, None, 0, level=1 - alpha, higher_is_better=higher_is_better)
     stats: dict[str, tuple[float, float, float, float, int]] = {}
     for task, w in sorted(weights.items()):
         if w <= 0:
